@@ -1,0 +1,52 @@
+//! KV compare-and-swap backends, reached through a client of slipstream's
+//! `KvReader` / `KvWriter` / `KvPurge` shape.
+
+use async_trait::async_trait;
+use squall_models::kv::{Entry, KvError, Rev};
+
+use crate::world::Node;
+
+pub mod reference;
+
+/// Reads, as slipstream's `KvReader`.
+#[async_trait(?Send)]
+pub trait KvReader {
+    /// The value, or `None` for absent keys, delete markers and empty-value tombstones.
+    async fn get(&mut self, key: &str) -> Result<Option<String>, KvError>;
+    /// The value with its revision; empty-value tombstones show, markers do not.
+    async fn entry(&mut self, key: &str) -> Result<Option<Entry>, KvError>;
+    /// Keys under `prefix` that hold a value, sorted.
+    async fn keys(&mut self, prefix: &str) -> Result<Vec<String>, KvError>;
+    /// Entries under `prefix` that hold a value, sorted by key.
+    async fn scan(&mut self, prefix: &str) -> Result<Vec<(String, Entry)>, KvError>;
+}
+
+/// Writes, as slipstream's `KvWriter`. Each returns the revision it took where slipstream
+/// returns a `VersionToken`.
+#[async_trait(?Send)]
+pub trait KvWriter {
+    async fn put(&mut self, key: &str, value: &str) -> Result<Rev, KvError>;
+    async fn create(&mut self, key: &str, value: &str) -> Result<Rev, KvError>;
+    async fn update(&mut self, key: &str, value: &str, expected: Rev) -> Result<Rev, KvError>;
+    async fn delete(&mut self, key: &str) -> Result<bool, KvError>;
+    async fn delete_with_version(&mut self, key: &str, expected: Rev) -> Result<bool, KvError>;
+}
+
+/// Purge, as slipstream's `KvPurge`.
+#[async_trait(?Send)]
+pub trait KvPurge {
+    async fn purge(&mut self, key: &str) -> Result<(), KvError>;
+}
+
+/// A client of a KV backend, as one client host holds it.
+pub trait KvClient: KvReader + KvWriter + KvPurge {}
+impl<T: KvReader + KvWriter + KvPurge> KvClient for T {}
+
+/// A KV backend that runs inside the simulation.
+pub trait KvBackend {
+    /// The software of server host `node`. Called again each time the host restarts after a
+    /// crash; what it kept on `node.disk` (synced) is still there.
+    fn serve(&self, node: Node) -> crate::world::Software;
+    /// A client for client host `node`. It connects lazily, on its first call.
+    fn client(&self, node: Node) -> Box<dyn KvClient>;
+}

@@ -1,0 +1,1 @@
+//! Checkers: a history against a model.

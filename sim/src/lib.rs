@@ -1,0 +1,5 @@
+//! squall: a deterministic simulation test harness.
+pub mod backends;
+pub mod check;
+pub mod history;
+pub mod world;
