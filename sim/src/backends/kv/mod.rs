@@ -2,7 +2,7 @@
 //! `KvReader` / `KvWriter` / `KvPurge` shape.
 
 use async_trait::async_trait;
-use squall_models::kv::{Entry, KvError, Rev};
+use squall_models::kv::{Entry, KvError, KvOp, KvRet, Rev};
 
 use crate::world::Node;
 
@@ -49,4 +49,36 @@ pub trait KvBackend {
     fn serve(&self, node: Node) -> crate::world::Software;
     /// A client for client host `node`. It connects lazily, on its first call.
     fn client(&self, node: Node) -> Box<dyn KvClient>;
+}
+
+/// Call `op` on `client`. Answers the model judges (protocol errors included) come back as
+/// `Ok`; `Err` carries why the outcome is unknown.
+pub async fn call(client: &mut dyn KvClient, op: &KvOp) -> Result<KvRet, String> {
+    let ret = match op {
+        KvOp::Get { key } => client.get(key).await.map(KvRet::Value),
+        KvOp::Entry { key } => client.entry(key).await.map(KvRet::Entry),
+        KvOp::Put { key, value } => client.put(key, value).await.map(KvRet::Written),
+        KvOp::Create { key, value } => client.create(key, value).await.map(KvRet::Written),
+        KvOp::Update {
+            key,
+            value,
+            expected,
+        } => client
+            .update(key, value, *expected)
+            .await
+            .map(KvRet::Written),
+        KvOp::Delete { key } => client.delete(key).await.map(KvRet::Deleted),
+        KvOp::DeleteWithVersion { key, expected } => client
+            .delete_with_version(key, *expected)
+            .await
+            .map(KvRet::Deleted),
+        KvOp::Purge { key } => client.purge(key).await.map(|()| KvRet::Purged),
+        KvOp::Keys { prefix } => client.keys(prefix).await.map(KvRet::Keys),
+        KvOp::Scan { prefix } => client.scan(prefix).await.map(KvRet::Scan),
+    };
+    match ret {
+        Ok(ret) => Ok(ret),
+        Err(KvError::Failed(why)) => Err(why),
+        Err(e) => Ok(KvRet::Err(e)),
+    }
 }
