@@ -185,3 +185,16 @@ impl fmt::Display for KvRet {
         }
     }
 }
+
+/// Stand-in until the model branch merges.
+#[derive(Default)]
+pub struct Kv;
+impl crate::Model for Kv {
+    type State = ();
+    type Op = KvOp;
+    type Ret = KvRet;
+    fn init(&self) {}
+    fn step(&self, _: &(), _: &KvOp, _: Option<&KvRet>) -> Option<()> {
+        Some(())
+    }
+}

@@ -1,5 +1,12 @@
-//! squall: a deterministic simulation test harness.
+#![doc = include_str!("../../README.md")]
 pub mod backends;
 pub mod check;
+pub mod faults;
 pub mod history;
+pub mod plan;
+pub mod protocol;
+pub mod report;
+pub mod scenario;
+pub mod sweep;
+pub mod workload;
 pub mod world;

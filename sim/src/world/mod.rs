@@ -3,9 +3,18 @@
 
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::faults::Fault;
+use crate::history::{Event, History, Nanos};
+use crate::plan::{Plan, Step};
+use crate::protocol::{Caller, Protocol, System};
+use crate::scenario::{server_names, Scenario};
 
 mod disk;
 
@@ -56,4 +65,221 @@ pub fn stream(seed: u64, component: &str) -> ChaCha8Rng {
     h.update(&seed.to_le_bytes());
     h.update(component.as_bytes());
     ChaCha8Rng::from_seed(*h.finalize().as_bytes())
+}
+
+/// The instant every simulation starts at, so nothing of the real date leaks in.
+const EPOCH_SECS: u64 = 1_700_000_000;
+/// How far simulated time moves each step.
+pub const TICK: Duration = Duration::from_millis(1);
+
+/// Run `plan` of `scenario` against `system`: the history it records, or why the run
+/// could not finish (a host's software failed).
+pub fn run<P: Protocol>(
+    scenario: &Scenario,
+    plan: &Plan<P::Intent>,
+    system: Rc<dyn System<P>>,
+) -> Result<History<P::Op, P::Ret>, String> {
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(plan.seed)
+        .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
+        .tick_duration(TICK)
+        .min_message_latency(scenario.latency.0)
+        .max_message_latency(scenario.latency.1)
+        // The loop below ends the run at `duration`; turmoil's own limit must not.
+        .simulation_duration(scenario.duration + Duration::from_secs(3600))
+        .build();
+
+    let servers = server_names(scenario.servers);
+    let mut disks = BTreeMap::new();
+    for name in &servers {
+        let node = Node::new(name, &servers, plan.seed, scenario.timeout);
+        disks.insert(name.clone(), node.disk.clone());
+        let system = system.clone();
+        sim.host(name.as_str(), move || system.serve(node.clone()));
+    }
+
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    for (c, steps) in plan.clients.iter().enumerate() {
+        let name = format!("client-{}", c + 1);
+        let node = Node::new(&name, &servers, plan.seed, scenario.timeout);
+        let caller = system.client(node);
+        let recorder = recorder.clone();
+        sim.client(
+            name.as_str(),
+            drive::<P>(
+                c as u32 + 1,
+                steps.clone(),
+                caller,
+                recorder,
+                scenario.timeout,
+                scenario.duration,
+            ),
+        );
+    }
+
+    let mut faults = plan.faults.iter().peekable();
+    loop {
+        let now = sim.elapsed();
+        while let Some((_, fault)) = faults.next_if(|(at, _)| *at <= now) {
+            apply(&mut sim, &disks, fault);
+            recorder.borrow_mut().history.events.push(Event::Fault {
+                at: nanos(now),
+                what: fault.to_string(),
+            });
+        }
+        if now >= scenario.duration {
+            break;
+        }
+        match sim.step() {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => return Err(format!("host software failed: {e}")),
+        }
+    }
+    let end = nanos(sim.elapsed());
+    drop(sim);
+    let mut recorder = Rc::try_unwrap(recorder)
+        .map_err(|_| "a client outlived its simulation")
+        .unwrap()
+        .into_inner();
+    recorder.close(end);
+    Ok(recorder.history)
+}
+
+/// A client host's software: the plan's steps in turn, each operation recorded.
+async fn drive<P: Protocol>(
+    client: u32,
+    steps: Vec<Step<P::Intent>>,
+    mut caller: Box<dyn Caller<P>>,
+    recorder: Rc<RefCell<Recorder<P::Op, P::Ret>>>,
+    timeout: Duration,
+    duration: Duration,
+) -> turmoil::Result {
+    let mut memory = P::Memory::default();
+    for step in steps {
+        tokio::time::sleep(step.think).await;
+        if now() >= duration {
+            break;
+        }
+        let op = P::op(&memory, &step.intent);
+        let id = recorder.borrow_mut().invoke(client, op.clone());
+        match tokio::time::timeout(timeout, caller.call(&op)).await {
+            Ok(Ok(ret)) => {
+                P::learn(&mut memory, &op, &ret);
+                recorder.borrow_mut().answer(client, id, ret);
+            }
+            Ok(Err(why)) => recorder.borrow_mut().unknown(client, id, why),
+            Err(_) => recorder.borrow_mut().unknown(
+                client,
+                id,
+                format!("no answer within {}", humantime::format_duration(timeout)),
+            ),
+        }
+    }
+    Ok(())
+}
+
+fn apply(sim: &mut turmoil::Sim, disks: &BTreeMap<String, Disk>, fault: &Fault) {
+    match fault {
+        Fault::Partition { groups, oneway } => {
+            for (a, b) in Fault::links(groups, *oneway) {
+                if *oneway {
+                    sim.partition_oneway(a, b);
+                } else {
+                    sim.partition(a, b);
+                }
+            }
+        }
+        Fault::Heal { groups, oneway } => {
+            for (a, b) in Fault::links(groups, *oneway) {
+                if *oneway {
+                    sim.repair_oneway(a, b);
+                } else {
+                    sim.repair(a, b);
+                }
+            }
+        }
+        Fault::Crash { host } => {
+            sim.crash(host.as_str());
+            if let Some(disk) = disks.get(host) {
+                disk.crash();
+            }
+        }
+        Fault::Restart { host } => sim.bounce(host.as_str()),
+        Fault::Latency { max } => sim.set_max_message_latency(*max),
+    }
+}
+
+/// Simulated time now, as seen from inside the simulation.
+fn now() -> Duration {
+    turmoil::sim_elapsed().unwrap_or_default()
+}
+
+fn nanos(d: Duration) -> Nanos {
+    d.as_nanos() as Nanos
+}
+
+/// Builds the history as clients call and answer.
+struct Recorder<O, R> {
+    history: History<O, R>,
+    next: u64,
+    /// Operations invoked and not yet answered: id → client.
+    open: BTreeMap<u64, u32>,
+}
+
+impl<O, R> Default for Recorder<O, R> {
+    fn default() -> Self {
+        Recorder {
+            history: History::default(),
+            next: 1,
+            open: BTreeMap::new(),
+        }
+    }
+}
+
+impl<O, R> Recorder<O, R> {
+    fn invoke(&mut self, client: u32, op: O) -> u64 {
+        let id = self.next;
+        self.next += 1;
+        self.open.insert(id, client);
+        self.history.events.push(Event::Invoke {
+            at: nanos(now()),
+            client,
+            id,
+            op,
+        });
+        id
+    }
+
+    fn answer(&mut self, client: u32, id: u64, ret: R) {
+        self.open.remove(&id);
+        self.history.events.push(Event::Return {
+            at: nanos(now()),
+            client,
+            id,
+            ret,
+        });
+    }
+
+    fn unknown(&mut self, client: u32, id: u64, why: String) {
+        self.open.remove(&id);
+        self.history.events.push(Event::Unknown {
+            at: nanos(now()),
+            client,
+            id,
+            why,
+        });
+    }
+
+    /// The run is over: what is still open will never be answered.
+    fn close(&mut self, at: Nanos) {
+        for (id, client) in std::mem::take(&mut self.open) {
+            self.history.events.push(Event::Unknown {
+                at,
+                client,
+                id,
+                why: "run ended".into(),
+            });
+        }
+    }
 }

@@ -4,6 +4,11 @@
 use async_trait::async_trait;
 use squall_models::kv::{Entry, KvError, KvOp, KvRet, Rev};
 
+use std::rc::Rc;
+
+use super::{Info, Kind};
+use crate::protocol::{Caller, System};
+use crate::workload::kv::Kv;
 use crate::world::Node;
 
 pub mod reference;
@@ -80,5 +85,67 @@ pub async fn call(client: &mut dyn KvClient, op: &KvOp) -> Result<KvRet, String>
         Ok(ret) => Ok(ret),
         Err(KvError::Failed(why)) => Err(why),
         Err(e) => Ok(KvRet::Err(e)),
+    }
+}
+
+/// The KV backends, reference and mutants.
+pub const BACKENDS: &[Info] = &[
+    Info {
+        name: "kv/reference",
+        protocols: &["kv"],
+        kind: Kind::Reference,
+        about: "primary-backup, synchronous majority replication, durable log, request dedup",
+    },
+    Info {
+        name: "kv/mutant-stale-read",
+        protocols: &["kv"],
+        kind: Kind::Mutant,
+        about: "reads served by any server, backups may lag",
+    },
+    Info {
+        name: "kv/mutant-lost-write",
+        protocols: &["kv"],
+        kind: Kind::Mutant,
+        about: "writes acknowledged before they are durable or replicated",
+    },
+    Info {
+        name: "kv/mutant-revision-reset",
+        protocols: &["kv"],
+        kind: Kind::Mutant,
+        about: "revision counter restarts from a wrong value after a restart",
+    },
+    Info {
+        name: "kv/mutant-create-over-tombstone",
+        protocols: &["kv"],
+        kind: Kind::Mutant,
+        about: "create treats an empty-value tombstone as absent",
+    },
+    Info {
+        name: "kv/mutant-double-apply",
+        protocols: &["kv"],
+        kind: Kind::Mutant,
+        about: "no dedup: a retried timed-out write is applied twice",
+    },
+];
+
+/// The KV backend called `name`, ready to run.
+pub fn system(name: &str) -> Option<Rc<dyn System<Kv>>> {
+    reference::named(name).map(|b| Rc::new(b) as Rc<dyn System<Kv>>)
+}
+
+impl<B: KvBackend> System<Kv> for B {
+    fn serve(&self, node: Node) -> crate::world::Software {
+        KvBackend::serve(self, node)
+    }
+
+    fn client(&self, node: Node) -> Box<dyn Caller<Kv>> {
+        Box::new(KvBackend::client(self, node))
+    }
+}
+
+#[async_trait(?Send)]
+impl Caller<Kv> for Box<dyn KvClient> {
+    async fn call(&mut self, op: &KvOp) -> Result<KvRet, String> {
+        call(self.as_mut(), op).await
     }
 }

@@ -1,0 +1,52 @@
+//! What squall needs to know of a protocol to run and check it, and of a backend to run it.
+
+use async_trait::async_trait;
+use rand_chacha::ChaCha8Rng;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use squall_models::{Answer, Model};
+use std::fmt::{Debug, Display};
+
+use crate::check::Verdict;
+use crate::history::History;
+use crate::scenario::Workload;
+use crate::world::{Node, Software};
+
+/// A protocol: its operations, how a workload draws them, and how a history of them is
+/// checked.
+pub trait Protocol: 'static {
+    /// The protocol's name in scenario files, e.g. `kv`.
+    const NAME: &'static str;
+    type Op: Clone + Debug + Display + Serialize + DeserializeOwned + 'static;
+    type Ret: Clone + Debug + Display + Answer + Serialize + DeserializeOwned + 'static;
+    type Model: Model<Op = Self::Op, Ret = Self::Ret> + Default;
+    /// An operation as a plan holds it, before the client fills in what only the run can
+    /// tell (the revision a compare-and-swap expects, say).
+    type Intent: Clone + Debug + Display;
+    /// What a client remembers between its operations.
+    type Memory: Default;
+
+    /// Draw one intent of the workload.
+    fn draw(workload: &Workload, client: usize, n: usize, rng: &mut ChaCha8Rng) -> Self::Intent;
+    /// The operation a client sends for `intent`, given what it remembers.
+    fn op(memory: &Self::Memory, intent: &Self::Intent) -> Self::Op;
+    /// Remember what an answer taught the client.
+    fn learn(memory: &mut Self::Memory, op: &Self::Op, ret: &Self::Ret);
+    /// Hold a history against the protocol's model and checkers.
+    fn check(history: &History<Self::Op, Self::Ret>) -> Verdict;
+}
+
+/// A backend as the world runs it: server software and clients.
+pub trait System<P: Protocol> {
+    /// The software of a server host; called again each time the host restarts.
+    fn serve(&self, node: Node) -> Software;
+    /// A client for a client host.
+    fn client(&self, node: Node) -> Box<dyn Caller<P>>;
+}
+
+/// A client as the world drives it: one operation at a time.
+#[async_trait(?Send)]
+pub trait Caller<P: Protocol> {
+    /// The answer, or why its outcome is unknown.
+    async fn call(&mut self, op: &P::Op) -> Result<P::Ret, String>;
+}

@@ -1,0 +1,685 @@
+//! Scenario files: what to run, against which backend, under which faults.
+//!
+//! A scenario is a TOML file; [`Scenario::load`] reads and validates one. Every rejection is
+//! an [`Error`] naming the file, the line and the field, never a panic:
+//!
+//! ```toml
+//! name = "kv-cas-under-partition"
+//! protocol = "kv"
+//! backend = "kv/reference"      # the default; `--backend` overrides
+//! seeds = "0..64"               # the seeds a sweep runs by default
+//! duration = "30s"              # simulated time; operations still open then are unknown
+//! timeout = "1s"                # how long a client waits for an answer (default 1s)
+//!
+//! [topology]
+//! servers = 3
+//! clients = 5
+//!
+//! [workload]
+//! keys = 4                      # keys k0..k3
+//! ops_per_client = 80
+//! mix = { get = 3, put = 1, create = 1, update = 3, delete = 1, delete_with_version = 1, purge = 1 }
+//! think = { min = "0ms", max = "20ms" }   # pause before each operation
+//!
+//! [network]
+//! latency = { min = "1ms", max = "20ms" }
+//!
+//! [[fault]]
+//! at = "5s"
+//! partition = [["server-1"], ["server-2", "server-3", "client-*"]]
+//! heal_after = "4s"
+//!
+//! [[fault]]
+//! at = "12s"
+//! crash = "server-2"
+//! restart_after = "2s"
+//!
+//! [expect]
+//! linearizable = true
+//! ```
+//!
+//! Fault kinds (one per `[[fault]]`, each at simulated time `at`):
+//! - `partition = [[group], [group], ...]`: messages between hosts of different groups are
+//!   dropped; `oneway = true` (two groups only) drops them from the first group to the
+//!   second only; `heal_after` repairs what it cut.
+//! - `crash = "host"`: the host stops and loses unsynced disk writes; `restart_after` starts
+//!   its software again.
+//! - `latency = "200ms"`: the maximum message latency of every link; `restore_after` sets it
+//!   back to the `[network]` one.
+//!
+//! Host names are `server-1..N` and `client-1..M`; `server-*` and `client-*` name them all.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+use crate::faults::{Fault, Schedule};
+
+/// A validated scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The file it came from.
+    pub path: PathBuf,
+    pub name: String,
+    pub protocol: String,
+    pub backend: String,
+    pub seeds: Range<u64>,
+    pub duration: Duration,
+    pub timeout: Duration,
+    pub servers: usize,
+    pub clients: usize,
+    pub workload: Workload,
+    pub latency: (Duration, Duration),
+    pub faults: Schedule,
+    pub expect: Expect,
+}
+
+/// What the clients do.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub keys: usize,
+    pub ops_per_client: usize,
+    /// Operation names with their weights, as the protocol's workload knows them.
+    pub mix: BTreeMap<String, u32>,
+    pub think: (Duration, Duration),
+}
+
+/// What must hold.
+#[derive(Clone, Debug)]
+pub struct Expect {
+    pub linearizable: bool,
+}
+
+/// A scenario file that cannot be used, with where and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem is the file as a whole.
+    pub line: usize,
+    /// The dotted field, e.g. `fault[2].crash`; empty when no field is to blame.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The largest topology and workload a scenario may ask for, so that a typo cannot exhaust
+/// memory.
+pub const MAX_HOSTS: usize = 256;
+pub const MAX_OPS_PER_CLIENT: usize = 1_000_000;
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// The operation names a protocol's workload accepts in `mix`.
+fn operations(protocol: &str) -> Option<&'static [&'static str]> {
+    match protocol {
+        "kv" => Some(&[
+            "get",
+            "entry",
+            "put",
+            "create",
+            "update",
+            "delete",
+            "delete_with_version",
+            "purge",
+            "keys",
+            "scan",
+        ]),
+        _ => None,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    name: Spanned<String>,
+    protocol: Spanned<String>,
+    backend: Option<Spanned<String>>,
+    seeds: Option<Spanned<String>>,
+    duration: Spanned<String>,
+    timeout: Option<Spanned<String>>,
+    topology: RawTopology,
+    workload: RawWorkload,
+    #[serde(default)]
+    network: RawNetwork,
+    #[serde(default)]
+    fault: Vec<RawFault>,
+    #[serde(default)]
+    expect: RawExpect,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTopology {
+    servers: Spanned<usize>,
+    clients: Spanned<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkload {
+    keys: Spanned<usize>,
+    ops_per_client: Spanned<usize>,
+    mix: Spanned<BTreeMap<String, u32>>,
+    think: Option<RawSpan>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpan {
+    min: Spanned<String>,
+    max: Spanned<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    latency: Option<RawSpan>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    at: Spanned<String>,
+    partition: Option<Spanned<Vec<Vec<String>>>>,
+    oneway: Option<Spanned<bool>>,
+    heal_after: Option<Spanned<String>>,
+    crash: Option<Spanned<String>>,
+    restart_after: Option<Spanned<String>>,
+    latency: Option<Spanned<String>>,
+    restore_after: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    #[serde(default = "yes")]
+    linearizable: bool,
+}
+
+impl Default for RawExpect {
+    fn default() -> Self {
+        RawExpect { linearizable: true }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Scenario {
+    /// Read and validate a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error {
+            file: path.to_path_buf(),
+            line: 0,
+            field: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Scenario::parse(path, &text)
+    }
+
+    /// Validate scenario text; `path` is only used to name it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, Error> {
+        let at = Locator { path, text };
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim().to_string();
+            at.error(span.clone(), &at.field_at(span.start), message)
+        })?;
+        at.validate(raw)
+    }
+
+    /// Every host name, servers first.
+    pub fn hosts(&self) -> Vec<String> {
+        let mut hosts = server_names(self.servers);
+        hosts.extend(client_names(self.clients));
+        hosts
+    }
+}
+
+pub fn server_names(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("server-{i}")).collect()
+}
+
+pub fn client_names(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("client-{i}")).collect()
+}
+
+/// Turns byte offsets into lines and fields for errors.
+struct Locator<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Locator<'_> {
+    fn line(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        self.text.as_bytes()[..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn error(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> Error {
+        Error {
+            file: self.path.to_path_buf(),
+            line: if self.text.is_empty() {
+                0
+            } else {
+                self.line(span.start)
+            },
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The dotted field a byte offset falls in, read off the text: the table header above
+    /// it (counting `[[fault]]` entries) and the key at the start of its line.
+    fn field_at(&self, offset: usize) -> String {
+        let offset = offset.min(self.text.len());
+        let start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let line = self.text[start..].lines().next().unwrap_or("").trim();
+        let mut table = String::new();
+        let mut faults = 0;
+        for l in self.text[..start].lines().map(str::trim) {
+            if l.starts_with("[[fault]]") {
+                faults += 1;
+                table = format!("fault[{faults}]");
+            } else if l.starts_with('[') {
+                table = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            }
+        }
+        if line.starts_with('[') {
+            return line
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string();
+        }
+        let key = line.split('=').next().unwrap_or("").trim();
+        match (table.is_empty(), key.is_empty() || line.starts_with('#')) {
+            (_, true) => table,
+            (true, false) => key.to_string(),
+            (false, false) => format!("{table}.{key}"),
+        }
+    }
+
+    fn duration(&self, field: &str, s: &Spanned<String>) -> Result<Duration, Error> {
+        let d = humantime::parse_duration(s.get_ref().trim()).map_err(|e| {
+            self.error(
+                s.span(),
+                field,
+                format!(
+                    "not a duration ({e}): {:?}; write e.g. \"250ms\" or \"5s\"",
+                    s.get_ref()
+                ),
+            )
+        })?;
+        if d > MAX_DURATION {
+            return Err(self.error(
+                s.span(),
+                field,
+                format!("{:?} is longer than the limit of 24h", s.get_ref()),
+            ));
+        }
+        Ok(d)
+    }
+
+    fn span(&self, field: &str, raw: &RawSpan) -> Result<(Duration, Duration), Error> {
+        let min = self.duration(&format!("{field}.min"), &raw.min)?;
+        let max = self.duration(&format!("{field}.max"), &raw.max)?;
+        if min > max {
+            return Err(self.error(
+                raw.min.span(),
+                &format!("{field}.min"),
+                "min is greater than max",
+            ));
+        }
+        Ok((min, max))
+    }
+
+    fn validate(&self, raw: Raw) -> Result<Scenario, Error> {
+        let protocol = raw.protocol.get_ref().clone();
+        let Some(known_ops) = operations(&protocol) else {
+            return Err(self.error(
+                raw.protocol.span(),
+                "protocol",
+                format!("unknown protocol {protocol:?}; known: kv"),
+            ));
+        };
+        let backend = match &raw.backend {
+            Some(b) => {
+                let name = b.get_ref();
+                match crate::backends::find(name) {
+                    None => {
+                        return Err(self.error(
+                            b.span(),
+                            "backend",
+                            format!("unknown backend {name:?}; `squall list backends` lists them"),
+                        ))
+                    }
+                    Some(found) if !found.serves(&protocol) => {
+                        return Err(self.error(
+                            b.span(),
+                            "backend",
+                            format!("backend {name:?} does not serve protocol {protocol:?}"),
+                        ))
+                    }
+                    Some(_) => name.clone(),
+                }
+            }
+            None => format!("{protocol}/reference"),
+        };
+        let seeds = match &raw.seeds {
+            Some(s) => parse_seeds(s.get_ref()).map_err(|m| self.error(s.span(), "seeds", m))?,
+            None => 0..16,
+        };
+        let duration = self.duration("duration", &raw.duration)?;
+        let timeout = match &raw.timeout {
+            Some(t) => self.duration("timeout", t)?,
+            None => Duration::from_secs(1),
+        };
+        if timeout.is_zero() {
+            return Err(self.error(
+                raw.timeout.as_ref().map_or(0..0, |t| t.span()),
+                "timeout",
+                "must be more than zero",
+            ));
+        }
+        let servers = *raw.topology.servers.get_ref();
+        let clients = *raw.topology.clients.get_ref();
+        for (n, what, s) in [
+            (servers, "topology.servers", &raw.topology.servers),
+            (clients, "topology.clients", &raw.topology.clients),
+        ] {
+            if n == 0 || n > MAX_HOSTS {
+                return Err(self.error(
+                    s.span(),
+                    what,
+                    format!("{n} is out of range 1..={MAX_HOSTS}"),
+                ));
+            }
+        }
+
+        let w = &raw.workload;
+        if *w.keys.get_ref() == 0 || *w.keys.get_ref() > 1_000_000 {
+            return Err(self.error(w.keys.span(), "workload.keys", "must be in 1..=1000000"));
+        }
+        if *w.ops_per_client.get_ref() > MAX_OPS_PER_CLIENT {
+            return Err(self.error(
+                w.ops_per_client.span(),
+                "workload.ops_per_client",
+                format!("more than the limit of {MAX_OPS_PER_CLIENT}"),
+            ));
+        }
+        for name in w.mix.get_ref().keys() {
+            if !known_ops.contains(&name.as_str()) {
+                return Err(self.error(
+                    w.mix.span(),
+                    &format!("workload.mix.{name}"),
+                    format!(
+                        "unknown {protocol} operation; known: {}",
+                        known_ops.join(", ")
+                    ),
+                ));
+            }
+        }
+        if w.mix.get_ref().values().all(|&v| v == 0) {
+            return Err(self.error(
+                w.mix.span(),
+                "workload.mix",
+                "needs at least one operation with a weight above zero",
+            ));
+        }
+        let think = match &w.think {
+            Some(t) => self.span("workload.think", t)?,
+            None => (Duration::ZERO, Duration::ZERO),
+        };
+        let latency = match &raw.network.latency {
+            Some(l) => self.span("network.latency", l)?,
+            None => (Duration::from_millis(1), Duration::from_millis(5)),
+        };
+
+        let hosts = {
+            let mut h = server_names(servers);
+            h.extend(client_names(clients));
+            h
+        };
+        let mut faults = Schedule::default();
+        for (i, f) in raw.fault.iter().enumerate() {
+            self.fault(&mut faults, i + 1, f, &hosts, latency.1)?;
+        }
+
+        Ok(Scenario {
+            path: self.path.to_path_buf(),
+            name: raw.name.into_inner(),
+            protocol,
+            backend,
+            seeds,
+            duration,
+            timeout,
+            servers,
+            clients,
+            workload: Workload {
+                keys: *w.keys.get_ref(),
+                ops_per_client: *w.ops_per_client.get_ref(),
+                mix: w.mix.get_ref().clone(),
+                think,
+            },
+            latency,
+            faults,
+            expect: Expect {
+                linearizable: raw.expect.linearizable,
+            },
+        })
+    }
+
+    fn hosts(
+        &self,
+        field: &str,
+        span: Range<usize>,
+        patterns: &[String],
+        hosts: &[String],
+    ) -> Result<Vec<String>, Error> {
+        let mut out = Vec::new();
+        for p in patterns {
+            let matched: Vec<&String> = match p.strip_suffix('*') {
+                Some(prefix) => hosts.iter().filter(|h| h.starts_with(prefix)).collect(),
+                None => hosts.iter().filter(|h| *h == p).collect(),
+            };
+            if matched.is_empty() {
+                return Err(self.error(
+                    span,
+                    field,
+                    format!("no host named {p:?} (hosts: {})", hosts.join(", ")),
+                ));
+            }
+            for h in matched {
+                if !out.contains(h) {
+                    out.push(h.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn fault(
+        &self,
+        out: &mut Schedule,
+        i: usize,
+        f: &RawFault,
+        hosts: &[String],
+        latency: Duration,
+    ) -> Result<(), Error> {
+        let field = |name: &str| format!("fault[{i}].{name}");
+        let at = self.duration(&field("at"), &f.at)?;
+        let kinds = [
+            f.partition.is_some(),
+            f.crash.is_some(),
+            f.latency.is_some(),
+        ];
+        if kinds.iter().filter(|&&k| k).count() != 1 {
+            return Err(self.error(
+                f.at.span(),
+                &format!("fault[{i}]"),
+                "needs exactly one of partition, crash, latency",
+            ));
+        }
+        let after = |d: &Option<Spanned<String>>, name: &str| {
+            d.as_ref()
+                .map(|d| self.duration(&field(name), d))
+                .transpose()
+        };
+        let misplaced = |d: &Option<Spanned<String>>, name: &str, kind: &str| match d {
+            Some(d) => Err(self.error(
+                d.span(),
+                &field(name),
+                format!("only a {kind} fault takes {name}"),
+            )),
+            None => Ok(()),
+        };
+        if let Some(p) = &f.partition {
+            misplaced(&f.restart_after, "restart_after", "crash")?;
+            misplaced(&f.restore_after, "restore_after", "latency")?;
+            let mut groups = Vec::new();
+            for g in p.get_ref() {
+                let g = self.hosts(&field("partition"), p.span(), g, hosts)?;
+                if groups
+                    .iter()
+                    .any(|other: &Vec<String>| other.iter().any(|h| g.contains(h)))
+                {
+                    return Err(self.error(
+                        p.span(),
+                        &field("partition"),
+                        "a host stands in two groups",
+                    ));
+                }
+                groups.push(g);
+            }
+            if groups.len() < 2 {
+                return Err(self.error(p.span(), &field("partition"), "needs at least two groups"));
+            }
+            let oneway = f.oneway.as_ref().is_some_and(|o| *o.get_ref());
+            if oneway && groups.len() != 2 {
+                return Err(self.error(
+                    p.span(),
+                    &field("oneway"),
+                    "a one-way partition takes exactly two groups",
+                ));
+            }
+            out.push(
+                at,
+                Fault::Partition {
+                    groups: groups.clone(),
+                    oneway,
+                },
+            );
+            if let Some(heal) = after(&f.heal_after, "heal_after")? {
+                out.push(at + heal, Fault::Heal { groups, oneway });
+            }
+        } else if let Some(c) = &f.crash {
+            misplaced(&f.heal_after, "heal_after", "partition")?;
+            misplaced(&f.restore_after, "restore_after", "latency")?;
+            let host = self.hosts(
+                &field("crash"),
+                c.span(),
+                std::slice::from_ref(c.get_ref()),
+                hosts,
+            )?;
+            for h in &host {
+                if h.starts_with("client-") {
+                    return Err(self.error(
+                        c.span(),
+                        &field("crash"),
+                        "only server hosts crash; a client's operations would simply stop",
+                    ));
+                }
+            }
+            let restart = after(&f.restart_after, "restart_after")?;
+            for h in host {
+                out.push(at, Fault::Crash { host: h.clone() });
+                if let Some(r) = restart {
+                    out.push(at + r, Fault::Restart { host: h });
+                }
+            }
+        } else if let Some(l) = &f.latency {
+            misplaced(&f.heal_after, "heal_after", "partition")?;
+            misplaced(&f.restart_after, "restart_after", "crash")?;
+            let max = self.duration(&field("latency"), l)?;
+            out.push(at, Fault::Latency { max });
+            if let Some(r) = after(&f.restore_after, "restore_after")? {
+                out.push(at + r, Fault::Latency { max: latency });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The files named, and every `*.toml` below the folders named, each folder's sorted.
+pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .map(|e| {
+                e.map(|e| e.path())
+                    .map_err(|e| format!("{}: {e}", dir.display()))
+            })
+            .collect::<Result<_, _>>()?;
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if p.extension().is_some_and(|e| e == "toml") {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(format!("{}: no such file or folder", p.display()));
+        }
+    }
+    Ok(out)
+}
+
+/// `"A..B"` (B excluded) or a single seed `"N"`.
+pub fn parse_seeds(s: &str) -> Result<Range<u64>, String> {
+    let bad = || format!("{s:?} is not a seed range; write \"0..64\" or a single seed \"7\"");
+    match s.split_once("..") {
+        Some((a, b)) => {
+            let a: u64 = a.trim().parse().map_err(|_| bad())?;
+            let b: u64 = b.trim().parse().map_err(|_| bad())?;
+            if a >= b {
+                return Err(format!("{s:?} is empty"));
+            }
+            Ok(a..b)
+        }
+        None => {
+            let n: u64 = s.trim().parse().map_err(|_| bad())?;
+            Ok(n..n.checked_add(1).ok_or_else(bad)?)
+        }
+    }
+}

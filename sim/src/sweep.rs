@@ -1,0 +1,131 @@
+//! Running scenarios: one seed, or a sweep of seeds across threads (a simulation a thread).
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::history::History;
+use crate::plan::Plan;
+use crate::protocol::{Protocol, System};
+use crate::report::{Outcome, Run};
+use crate::scenario::Scenario;
+use crate::workload::kv::Kv;
+use crate::{backends, world};
+
+/// Run one seed of `scenario` against `backend`. Never panics: a backend that panics or
+/// fails makes an `error` verdict.
+pub fn run(scenario: &Scenario, backend: &str, seed: u64) -> Run {
+    run_keeping(scenario, backend, seed, false).0
+}
+
+/// Run one seed, keeping its history as JSON too (for `replay --history`).
+pub fn run_keeping(
+    scenario: &Scenario,
+    backend: &str,
+    seed: u64,
+    json: bool,
+) -> (Run, Option<String>) {
+    let dispatch = || match scenario.protocol.as_str() {
+        "kv" => {
+            let system =
+                backends::kv::system(backend).expect("backend names are validated before runs");
+            let (run, history) = simulate::<Kv>(scenario, backend, seed, system);
+            (run, history.filter(|_| json).map(|h| h.to_json()))
+        }
+        other => unreachable!("scenario validation admits no protocol {other:?}"),
+    };
+    catch_unwind(AssertUnwindSafe(dispatch)).unwrap_or_else(|panic| {
+        (
+            Run::failed(
+                seed,
+                backend,
+                format!("panicked: {}", panic_message(&panic)),
+            ),
+            None,
+        )
+    })
+}
+
+fn simulate<P: Protocol>(
+    scenario: &Scenario,
+    backend: &str,
+    seed: u64,
+    system: std::rc::Rc<dyn System<P>>,
+) -> (Run, Option<History<P::Op, P::Ret>>) {
+    let plan = Plan::draw::<P>(scenario, seed);
+    match world::run::<P>(scenario, &plan, system) {
+        Ok(history) => {
+            let verdict = P::check(&history);
+            (Run::judged(seed, backend, &history, verdict), Some(history))
+        }
+        Err(why) => (Run::failed(seed, backend, why), None),
+    }
+}
+
+/// Run it twice; a difference in the history makes an `error` verdict.
+pub fn run_twice(scenario: &Scenario, backend: &str, seed: u64) -> Run {
+    let first = run(scenario, backend, seed);
+    let second = run(scenario, backend, seed);
+    if first.hash != second.hash || first.verdict != second.verdict {
+        return Run {
+            verdict: Outcome::Error(format!(
+                "not deterministic: the same seed gave history {} ({}) then {} ({})",
+                first.hash,
+                first.verdict_name(),
+                second.hash,
+                second.verdict_name()
+            )),
+            ..first
+        };
+    }
+    first
+}
+
+/// Run `seeds` on `jobs` threads, calling `each` with every run in the order of `seeds` as
+/// soon as it and all before it are done.
+pub fn sweep(
+    scenario: &Scenario,
+    backend: &str,
+    seeds: &[u64],
+    jobs: usize,
+    determinism: bool,
+    mut each: impl FnMut(&Run) + Send,
+) {
+    let next = AtomicUsize::new(0);
+    // (index of the next run to report, runs done but not reported yet)
+    let done: Mutex<(usize, BTreeMap<usize, Run>)> = Mutex::new((0, BTreeMap::new()));
+    let each = Mutex::new(&mut each);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&seed) = seeds.get(i) else { return };
+                let result = if determinism {
+                    run_twice(scenario, backend, seed)
+                } else {
+                    run(scenario, backend, seed)
+                };
+                let mut done = done.lock().unwrap();
+                done.1.insert(i, result);
+                // Report in seed order so output does not depend on thread timing.
+                loop {
+                    let first = done.0;
+                    let Some(r) = done.1.remove(&first) else {
+                        break;
+                    };
+                    (each.lock().unwrap())(&r);
+                    done.0 += 1;
+                }
+            });
+        }
+    });
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "(no message)".into())
+}

@@ -1,0 +1,35 @@
+//! What the test harnesses share: the project's scenario files.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::path::PathBuf;
+
+use squall::scenario::{self, Scenario};
+
+/// The project's top folder.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Every scenario under `scenarios/`, loaded, with its path relative to the top folder so
+/// that printed replay commands work from there.
+pub fn scenarios() -> Vec<Scenario> {
+    std::env::set_current_dir(root()).unwrap();
+    scenario::files(&[PathBuf::from("scenarios")])
+        .unwrap()
+        .iter()
+        .map(|f| Scenario::load(f).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+/// A test's name for a scenario: its path below `scenarios/`, without `.toml`.
+pub fn name(s: &Scenario) -> String {
+    s.path
+        .strip_prefix("scenarios")
+        .unwrap()
+        .with_extension("")
+        .display()
+        .to_string()
+}

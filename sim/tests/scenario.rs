@@ -1,0 +1,194 @@
+//! Scenario files: every shipped one loads; every bad one is rejected with its file, line
+//! and field, never a panic.
+
+mod common;
+
+use std::path::Path;
+
+use squall::faults::Fault;
+use squall::scenario::{Error, Scenario};
+
+const GOOD: &str = r#"name = "t"
+protocol = "kv"
+duration = "2s"
+[topology]
+servers = 3
+clients = 2
+[workload]
+keys = 2
+ops_per_client = 5
+mix = { get = 1, put = 1 }
+"#;
+
+fn parse(text: &str) -> Result<Scenario, Error> {
+    Scenario::parse(Path::new("t.toml"), text)
+}
+
+/// `GOOD` with `extra` appended; the error's (line, field, message fragment).
+fn rejected(extra: &str) -> (usize, String, String) {
+    let e = parse(&format!("{GOOD}{extra}")).expect_err("must be rejected");
+    assert_eq!(e.file, Path::new("t.toml"));
+    (e.line, e.field, e.message)
+}
+
+#[test]
+fn shipped_scenarios_load() {
+    let all = common::scenarios();
+    assert!(all.len() >= 5, "{} scenarios", all.len());
+    for s in all {
+        assert_eq!(
+            s.backend,
+            format!("{}/reference", s.protocol),
+            "{}",
+            s.path.display()
+        );
+    }
+}
+
+#[test]
+fn defaults() {
+    let s = parse(GOOD).unwrap();
+    assert_eq!(s.backend, "kv/reference");
+    assert_eq!(s.seeds, 0..16);
+    assert_eq!(s.timeout.as_secs(), 1);
+    assert!(s.expect.linearizable);
+    assert_eq!(
+        s.hosts(),
+        ["server-1", "server-2", "server-3", "client-1", "client-2"]
+    );
+}
+
+#[test]
+fn faults_expand_into_a_timed_schedule() {
+    let s = parse(&format!(
+        "{GOOD}[[fault]]\nat = \"1s\"\npartition = [[\"server-1\"], [\"client-*\"]]\nheal_after = \"500ms\"\n\
+         [[fault]]\nat = \"200ms\"\ncrash = \"server-2\"\nrestart_after = \"1s\"\n"
+    ))
+    .unwrap();
+    let timeline: Vec<(u128, String)> = s
+        .faults
+        .iter()
+        .map(|(at, f)| (at.as_millis(), f.to_string()))
+        .collect();
+    assert_eq!(
+        timeline,
+        [
+            (200, "crash server-2".to_string()),
+            (
+                1000,
+                "partition [server-1] | [client-1 client-2]".to_string()
+            ),
+            (1200, "restart server-2".to_string()),
+            (1500, "heal [server-1] | [client-1 client-2]".to_string()),
+        ]
+    );
+    let (_, first) = s.faults.iter().nth(1).unwrap();
+    assert_eq!(
+        Fault::links(&[vec!["a".into()], vec!["b".into(), "c".into()]], false),
+        [("a", "b"), ("a", "c")]
+    );
+    assert!(matches!(first, Fault::Partition { oneway: false, .. }));
+}
+
+#[test]
+fn malformed_toml() {
+    let e = parse("name = \"x\"\n[topology\n").unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (2, "topology"));
+}
+
+#[test]
+fn unknown_field() {
+    let (line, field, msg) = rejected("[network]\njitter = \"5ms\"\n");
+    assert_eq!((line, field.as_str()), (12, "network.jitter"));
+    assert!(msg.contains("unknown field `jitter`"), "{msg}");
+}
+
+#[test]
+fn wrong_type() {
+    let e = parse(&GOOD.replace("servers = 3", "servers = \"three\"")).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (5, "topology.servers"));
+}
+
+#[test]
+fn missing_field() {
+    let e = parse(&GOOD.replace("duration = \"2s\"\n", "")).unwrap_err();
+    assert!(e.message.contains("duration"), "{e}");
+}
+
+#[test]
+fn bad_duration() {
+    let e = parse(&GOOD.replace("\"2s\"", "\"2 fortnights\"")).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (3, "duration"));
+    assert!(e.message.contains("not a duration"), "{e}");
+}
+
+#[test]
+fn unknown_backend() {
+    let e = parse(&GOOD.replace("duration", "backend = \"kv/nope\"\nduration")).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (3, "backend"));
+}
+
+#[test]
+fn unknown_protocol() {
+    let e = parse(&GOOD.replace("\"kv\"", "\"gossip\"")).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (2, "protocol"));
+}
+
+#[test]
+fn unknown_operation_in_mix() {
+    let e = parse(&GOOD.replace("put = 1", "frobnicate = 1")).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (10, "workload.mix.frobnicate"));
+}
+
+#[test]
+fn fault_naming_a_missing_host() {
+    let (line, field, msg) = rejected("[[fault]]\nat = \"1s\"\ncrash = \"server-1\"\n[[fault]]\nat = \"2s\"\ncrash = \"server-9\"\n");
+    assert_eq!((line, field.as_str()), (16, "fault[2].crash"));
+    assert!(msg.contains("no host named \"server-9\""), "{msg}");
+}
+
+#[test]
+fn fault_with_two_kinds() {
+    let (line, field, _) =
+        rejected("[[fault]]\nat = \"1s\"\ncrash = \"server-1\"\nlatency = \"1s\"\n");
+    assert_eq!((line, field.as_str()), (12, "fault[1]"));
+}
+
+#[test]
+fn fault_option_of_another_kind() {
+    let (line, field, _) =
+        rejected("[[fault]]\nat = \"1s\"\ncrash = \"server-1\"\nheal_after = \"1s\"\n");
+    assert_eq!((line, field.as_str()), (14, "fault[1].heal_after"));
+}
+
+#[test]
+fn host_in_two_groups() {
+    let (_, field, msg) =
+        rejected("[[fault]]\nat = \"1s\"\npartition = [[\"server-1\"], [\"server-*\"]]\n");
+    assert_eq!(field, "fault[1].partition");
+    assert!(msg.contains("two groups"), "{msg}");
+}
+
+#[test]
+fn sizes_beyond_the_limits() {
+    let e = parse(&GOOD.replace("clients = 2", "clients = 100000")).unwrap_err();
+    assert_eq!(e.field, "topology.clients");
+    let e = parse(&GOOD.replace("ops_per_client = 5", "ops_per_client = 99999999999")).unwrap_err();
+    assert_eq!(e.field, "workload.ops_per_client");
+    let e = parse(&GOOD.replace("\"2s\"", "\"400days\"")).unwrap_err();
+    assert_eq!(e.field, "duration");
+}
+
+#[test]
+fn bad_seed_range() {
+    let e = parse(&GOOD.replace("duration", "seeds = \"9..3\"\nduration")).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (3, "seeds"));
+}
+
+#[test]
+fn empty_and_garbage_files() {
+    for text in ["", "\u{0}\u{1}", "[[[", "name = "] {
+        let e = parse(text).unwrap_err();
+        assert!(!e.to_string().is_empty());
+    }
+}
