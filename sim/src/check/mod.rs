@@ -23,3 +23,5 @@ pub struct Violation {
     /// Ids of the operations of the minimal failing history, in history order.
     pub ops: Vec<u64>,
 }
+
+pub mod kv;

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use squall_models::kv::{Kv as KvModel, KvOp, KvRet, Rev};
 use std::collections::BTreeMap;
 
-use crate::check::Verdict;
+use crate::check::{self, Verdict};
 use crate::history::History;
 use crate::protocol::Protocol;
 use crate::scenario::Workload;
@@ -91,7 +91,13 @@ impl Protocol for Kv {
         }
     }
 
-    fn check(_history: &History<KvOp, KvRet>) -> Verdict {
+    /// Revision order first (near-linear, and it names the operations at fault), then
+    /// linearizability against the model.
+    fn check(history: &History<KvOp, KvRet>) -> Verdict {
+        let ops = history.operations();
+        if let Err(v) = check::kv::revisions(&ops) {
+            return Verdict::Violation(v);
+        }
         Verdict::Ok
     }
 }
