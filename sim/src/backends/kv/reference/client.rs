@@ -1,5 +1,9 @@
 //! The client: one request at a time, retried with the same sequence number until it is
 //! answered or the caller stops waiting.
+//!
+//! Servers know a client by its host's name and order its requests by sequence number, so a
+//! client host holds one client per run: a second one would start again at 1 and have its
+//! first requests taken for old ones.
 
 use async_trait::async_trait;
 use rand::Rng;

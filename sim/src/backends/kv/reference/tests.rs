@@ -440,9 +440,6 @@ fn busy(seed: u64) -> Vec<(String, u128, String)> {
 #[test]
 fn the_same_seed_gives_the_same_run() {
     let first = busy(11);
-    for (c, at, line) in &first {
-        println!("{c} {at} {line}");
-    }
     assert_eq!(first.len(), 3 * 41);
     assert_eq!(first, busy(11));
     assert_ne!(first, busy(12));
