@@ -1,0 +1,131 @@
+//! `kv/reference`: a replicated KV compare-and-swap service that runs inside the simulation,
+//! and its mutants.
+//!
+//! # Design
+//!
+//! Primary–backup with a fixed primary, `servers[0]`, so a partition never makes a second
+//! one. The primary orders writes into a log, gives each the next bucket-wide revision,
+//! appends it to its disk and syncs, sends it to the backups, and answers once a majority
+//! (itself included) holds it durably. Reads are answered by the primary from the bucket its
+//! log builds. A restarted server rebuilds everything from its synced log.
+//!
+//! Each backup has a replicator on the primary: it probes where the backup's log ends, sends
+//! what is missing, and sends an empty append whenever idle, as a heartbeat; when an
+//! acknowledgement does not come in time it reconnects (turmoil TCP loses bytes for good
+//! across a partition) and probes again. A backup takes an append only at its own end or
+//! over records it already holds.
+//!
+//! Requests carry the client's name and a sequence number. The client resends a request that
+//! has no answer after a quarter of `node.timeout`, on a fresh connection, with the same
+//! number, until the caller stops waiting; each log record names the request that wrote it,
+//! so every replica rebuilds from its log a dedup table that answers a retry with the first
+//! answer instead of applying it again. A call whose request never left answers
+//! `KvError::NotConnected`.
+//!
+//! Frames are a `u32` length and a JSON [`wire::Msg`]; the log on disk is one JSON record a
+//! line.
+//!
+//! # Mutants
+//!
+//! The same code with one planted bug, chosen by [`Bug`]; [`backends`] lists them by their
+//! command-line names and [`named`] finds one.
+
+use std::time::Duration;
+
+use super::{KvBackend, KvClient};
+use crate::world::{Node, Software};
+
+mod bucket;
+mod client;
+mod server;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+/// A planted bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Bug {
+    /// Clients send reads to any server, and backups answer from whatever they have applied.
+    StaleRead,
+    /// The primary answers a write at once and syncs its disk once a second.
+    LostWrite,
+    /// A restarted server sets its revision counter from the keys that hold a value,
+    /// forgetting revisions taken by markers and tombstones.
+    RevisionReset,
+    /// `create` takes an empty-value tombstone for an absent key.
+    CreateOverTombstone,
+    /// The primary has no dedup table: a retried write is applied again.
+    DoubleApply,
+}
+
+impl Bug {
+    pub const ALL: [Bug; 5] = [
+        Bug::StaleRead,
+        Bug::LostWrite,
+        Bug::RevisionReset,
+        Bug::CreateOverTombstone,
+        Bug::DoubleApply,
+    ];
+
+    /// The backend's name on the command line.
+    pub fn backend(self) -> &'static str {
+        match self {
+            Bug::StaleRead => "kv/mutant-stale-read",
+            Bug::LostWrite => "kv/mutant-lost-write",
+            Bug::RevisionReset => "kv/mutant-revision-reset",
+            Bug::CreateOverTombstone => "kv/mutant-create-over-tombstone",
+            Bug::DoubleApply => "kv/mutant-double-apply",
+        }
+    }
+}
+
+/// The reference backend, or with `bug` one of its mutants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reference {
+    pub bug: Option<Bug>,
+}
+
+impl Reference {
+    /// The backend's name on the command line.
+    pub fn name(&self) -> &'static str {
+        self.bug.map_or("kv/reference", Bug::backend)
+    }
+}
+
+impl From<Bug> for Reference {
+    fn from(bug: Bug) -> Reference {
+        Reference { bug: Some(bug) }
+    }
+}
+
+/// The reference and every mutant, with their names.
+pub fn backends() -> Vec<(&'static str, Reference)> {
+    let all = [None].into_iter().chain(Bug::ALL.map(Some));
+    all.map(|bug| Reference { bug })
+        .map(|r| (r.name(), r))
+        .collect()
+}
+
+/// The backend called `name` (`kv/reference` or a mutant's name).
+pub fn named(name: &str) -> Option<Reference> {
+    backends()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, r)| r)
+}
+
+impl KvBackend for Reference {
+    fn serve(&self, node: Node) -> Software {
+        Box::pin(server::serve(node, self.bug))
+    }
+
+    fn client(&self, node: Node) -> Box<dyn KvClient> {
+        Box::new(client::Client::new(node, self.bug))
+    }
+}
+
+/// How long a host waits for a peer's answer before it tries again.
+fn retry(node: &Node) -> Duration {
+    node.timeout / 4
+}

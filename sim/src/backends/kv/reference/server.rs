@@ -1,0 +1,305 @@
+//! A server host. The primary (`servers[0]`) orders writes into its log, makes each durable
+//! and waits for a majority before it answers; the backups hold copies of the log. Every
+//! server answers reads from the bucket its log builds; only the primary takes writes.
+
+use squall_models::kv::{KvError, KvOp, KvRet};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::spawn_local;
+use tokio::time::{sleep, timeout};
+use turmoil::net::TcpListener;
+
+use super::bucket::{answer, Bucket};
+use super::wire::{Conn, Msg, Record};
+use super::Bug;
+use crate::world::{Node, PORT};
+
+/// The log's file: one JSON record a line.
+const LOG: &str = "log";
+/// At most this many records in one append, so a backup far behind catches up in steps.
+const BATCH: usize = 256;
+/// How often the lost-write mutant syncs its disk, as an fsync-every-second setting does.
+const FLUSH: Duration = Duration::from_secs(1);
+
+/// Serve as `node` until the host crashes.
+pub async fn serve(node: Node, bug: Option<Bug>) -> turmoil::Result {
+    let replica = Rc::new(Replica::recover(node, bug)?);
+    let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
+    if replica.is_primary() {
+        for backup in &replica.node.servers[1..] {
+            spawn_local(replica.clone().replicate(backup.clone()));
+        }
+        if bug == Some(Bug::LostWrite) {
+            spawn_local(replica.clone().flush());
+        }
+    }
+    loop {
+        let (stream, _) = listener.accept().await?;
+        spawn_local(replica.clone().session(Conn::new(stream)));
+    }
+}
+
+struct Replica {
+    node: Node,
+    bug: Option<Bug>,
+    /// How long to wait for a peer before trying again.
+    retry: Duration,
+    state: RefCell<State>,
+    /// The log's length: wakes the replicators.
+    len: watch::Sender<usize>,
+    /// How much of the log a majority holds: wakes the writes waiting to answer.
+    commit: watch::Sender<usize>,
+}
+
+#[derive(Default)]
+struct State {
+    log: Vec<Record>,
+    bucket: Bucket,
+    /// Each client's latest write: a retry of it gets the same answer.
+    done: BTreeMap<String, Done>,
+    /// How much of the log each backup holds, as it last acknowledged.
+    held: BTreeMap<String, usize>,
+}
+
+struct Done {
+    seq: u64,
+    /// The index of the record it wrote, or why it was refused.
+    outcome: Result<usize, KvError>,
+}
+
+impl State {
+    fn push(&mut self, record: Record) {
+        self.bucket.apply(&record.key, &record.write, record.rev);
+        let done = Done {
+            seq: record.seq,
+            outcome: Ok(self.log.len()),
+        };
+        self.done.insert(record.client.clone(), done);
+        self.log.push(record);
+    }
+
+    /// Keep the first `len` records, and rebuild what the rest built.
+    fn truncate(&mut self, len: usize) {
+        let mut log = std::mem::take(&mut self.log);
+        log.truncate(len);
+        self.bucket = Bucket::default();
+        self.done.clear();
+        log.into_iter().for_each(|r| self.push(r));
+    }
+}
+
+impl Replica {
+    /// The replica as the host's synced disk left it.
+    fn recover(node: Node, bug: Option<Bug>) -> turmoil::Result<Replica> {
+        let mut state = State::default();
+        let log = node.disk.read(LOG).unwrap_or_default();
+        for line in log.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            state.push(serde_json::from_slice(line)?);
+        }
+        if bug == Some(Bug::RevisionReset) {
+            state.bucket.forget_dead_revisions();
+        }
+        for backup in &node.servers[1..] {
+            state.held.insert(backup.clone(), 0);
+        }
+        Ok(Replica {
+            retry: super::retry(&node),
+            len: watch::Sender::new(state.log.len()),
+            commit: watch::Sender::new(0),
+            state: RefCell::new(state),
+            node,
+            bug,
+        })
+    }
+
+    fn is_primary(&self) -> bool {
+        self.node.servers.first() == Some(&self.node.name)
+    }
+
+    async fn session(self: Rc<Self>, mut conn: Conn) {
+        while let Some(msg) = conn.recv().await {
+            let reply = match msg {
+                Msg::Request { client, seq, op } => match self.request(&client, seq, &op).await {
+                    Some(ret) => Msg::Reply { seq, ret },
+                    None => continue,
+                },
+                Msg::Append { start, entries } => Msg::Ack {
+                    len: self.append_from(start, entries),
+                },
+                Msg::Reply { .. } | Msg::Ack { .. } => return,
+            };
+            if !matches!(timeout(self.retry, conn.send(&reply)).await, Ok(Ok(()))) {
+                return;
+            }
+        }
+    }
+
+    /// The answer to a client's request; `None` for one its client has given up on.
+    async fn request(&self, client: &str, seq: u64, op: &KvOp) -> Option<KvRet> {
+        if !op.is_write() {
+            return Some(self.state.borrow().bucket.read(op));
+        }
+        if !self.is_primary() {
+            let why = format!("{} is not the primary", self.node.name);
+            return Some(KvRet::Err(KvError::Failed(why)));
+        }
+        let index = {
+            let mut state = self.state.borrow_mut();
+            let dedup = self.bug != Some(Bug::DoubleApply);
+            let prior = state.done.get(client).filter(|_| dedup);
+            match prior.map(|done| (done.seq, done.outcome.clone())) {
+                Some((done, _)) if done > seq => return None,
+                Some((done, outcome)) if done == seq => match outcome {
+                    Ok(index) => index,
+                    Err(e) => return Some(KvRet::Err(e)),
+                },
+                _ => match state.bucket.decide(op, self.bug) {
+                    Err(e) => {
+                        // Remembered but not logged: a late copy of this request must not
+                        // apply once the refusal is out. A restart closes every connection
+                        // that could still carry one.
+                        let done = Done {
+                            seq,
+                            outcome: Err(e.clone()),
+                        };
+                        state.done.insert(client.to_string(), done);
+                        return Some(KvRet::Err(e));
+                    }
+                    Ok((key, write)) => {
+                        let rev = state.bucket.next_rev();
+                        let ret = answer(op, rev);
+                        let client = client.to_string();
+                        let record = Record {
+                            rev,
+                            key,
+                            write,
+                            client,
+                            seq,
+                            ret,
+                        };
+                        self.append(&mut state, record)
+                    }
+                },
+            }
+        };
+        if self.bug != Some(Bug::LostWrite) {
+            let mut commit = self.commit.subscribe();
+            commit.wait_for(|&c| c > index).await.ok()?;
+        }
+        Some(self.state.borrow().log[index].ret.clone())
+    }
+
+    /// Append a write to the primary's log; its index.
+    fn append(&self, state: &mut State, record: Record) -> usize {
+        self.node.disk.append(LOG, &line(&record));
+        if self.bug != Some(Bug::LostWrite) {
+            // Durable before any backup or client hears of it: a restarted primary then
+            // never forgets what it sent.
+            self.node.disk.sync();
+        }
+        state.push(record);
+        self.len.send_replace(state.log.len());
+        self.advance(state);
+        state.log.len() - 1
+    }
+
+    /// A backup takes the primary's log from index `start` on; how much of it it now holds.
+    fn append_from(&self, start: usize, entries: Vec<Record>) -> usize {
+        let mut state = self.state.borrow_mut();
+        if start > state.log.len() {
+            return state.log.len();
+        }
+        let end = start + entries.len();
+        let mut rewrite = false;
+        for (at, record) in (start..).zip(entries) {
+            if state.log.get(at) == Some(&record) {
+                continue;
+            }
+            if at < state.log.len() {
+                // Only a primary that lost writes it had sent makes a log diverge.
+                state.truncate(at);
+                rewrite = true;
+            }
+            if !rewrite {
+                self.node.disk.append(LOG, &line(&record));
+            }
+            state.push(record);
+        }
+        if rewrite {
+            let log: Vec<u8> = state.log.iter().flat_map(line).collect();
+            self.node.disk.write(LOG, &log);
+        }
+        self.node.disk.sync();
+        end
+    }
+
+    /// Keep backup `backup` up to date, reconnecting whenever it stops answering.
+    async fn replicate(self: Rc<Self>, backup: String) {
+        let mut grown = self.len.subscribe();
+        loop {
+            if let Ok(Ok(mut conn)) = timeout(self.retry, Conn::connect(&backup)).await {
+                // Probe at our end of the log; the backup answers where it holds up to.
+                let mut next = self.state.borrow().log.len();
+                while let Some(held) = self.ship(&mut conn, next).await {
+                    next = held;
+                    self.held(&backup, held);
+                    if next >= *grown.borrow_and_update() {
+                        // Idle: an empty append after a while doubles as a heartbeat.
+                        let _ = timeout(self.retry, grown.changed()).await;
+                    }
+                }
+            }
+            sleep(self.retry).await;
+        }
+    }
+
+    /// Send the log from `start` on; how much of it the backup acknowledges holding.
+    async fn ship(&self, conn: &mut Conn, start: usize) -> Option<usize> {
+        let entries = {
+            let state = self.state.borrow();
+            let end = state.log.len().min(start + BATCH);
+            state.log.get(start..end).unwrap_or_default().to_vec()
+        };
+        let append = Msg::Append { start, entries };
+        timeout(self.retry, conn.send(&append)).await.ok()?.ok()?;
+        match timeout(self.retry, conn.recv()).await.ok()?? {
+            Msg::Ack { len } => Some(len),
+            _ => None,
+        }
+    }
+
+    fn held(&self, backup: &str, len: usize) {
+        let mut state = self.state.borrow_mut();
+        state.held.insert(backup.to_string(), len);
+        self.advance(&mut state);
+    }
+
+    /// Move the commit point to what a majority, the primary included, holds.
+    fn advance(&self, state: &mut State) {
+        let mut lens: Vec<usize> = state.held.values().copied().collect();
+        lens.push(state.log.len());
+        lens.sort_unstable_by(|a, b| b.cmp(a));
+        let committed = lens[self.node.servers.len() / 2];
+        self.commit.send_if_modified(|c| {
+            let grew = committed > *c;
+            *c = (*c).max(committed);
+            grew
+        });
+    }
+
+    async fn flush(self: Rc<Self>) {
+        loop {
+            sleep(FLUSH).await;
+            self.node.disk.sync();
+        }
+    }
+}
+
+fn line(record: &Record) -> Vec<u8> {
+    let mut line = serde_json::to_vec(record).expect("a record serialises");
+    line.push(b'\n');
+    line
+}
