@@ -5,7 +5,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::history::History;
 use crate::plan::Plan;
 use crate::protocol::{Protocol, System};
 use crate::report::{Outcome, Run};
@@ -30,8 +29,7 @@ pub fn run_keeping(
         "kv" => {
             let system =
                 backends::kv::system(backend).expect("backend names are validated before runs");
-            let (run, history) = simulate::<Kv>(scenario, backend, seed, system);
-            (run, history.filter(|_| json).map(|h| h.to_json()))
+            simulate::<Kv>(scenario, backend, seed, system, json)
         }
         other => unreachable!("scenario validation admits no protocol {other:?}"),
     };
@@ -52,12 +50,16 @@ fn simulate<P: Protocol>(
     backend: &str,
     seed: u64,
     system: std::rc::Rc<dyn System<P>>,
-) -> (Run, Option<History<P::Op, P::Ret>>) {
+    json: bool,
+) -> (Run, Option<String>) {
     let plan = Plan::draw::<P>(scenario, seed);
     match world::run::<P>(scenario, &plan, system) {
         Ok(history) => {
             let verdict = P::check(&history);
-            (Run::judged(seed, backend, &history, verdict), Some(history))
+            (
+                Run::judged(seed, backend, &history, verdict),
+                json.then(|| history.to_json()),
+            )
         }
         Err(why) => (Run::failed(seed, backend, why), None),
     }
@@ -93,8 +95,7 @@ pub fn sweep(
     mut each: impl FnMut(&Run) + Send,
 ) {
     let next = AtomicUsize::new(0);
-    // (index of the next run to report, runs done but not reported yet)
-    let done: Mutex<(usize, BTreeMap<usize, Run>)> = Mutex::new((0, BTreeMap::new()));
+    let done = Mutex::new(Done::default());
     let each = Mutex::new(&mut each);
     std::thread::scope(|s| {
         for _ in 0..jobs.max(1) {
@@ -106,20 +107,24 @@ pub fn sweep(
                 } else {
                     run(scenario, backend, seed)
                 };
-                let mut done = done.lock().unwrap();
-                done.1.insert(i, result);
+                let mut guard = done.lock().unwrap();
+                let done = &mut *guard;
+                done.runs.insert(i, result);
                 // Report in seed order so output does not depend on thread timing.
-                loop {
-                    let first = done.0;
-                    let Some(r) = done.1.remove(&first) else {
-                        break;
-                    };
+                while let Some(r) = done.runs.remove(&done.next) {
                     (each.lock().unwrap())(&r);
-                    done.0 += 1;
+                    done.next += 1;
                 }
             });
         }
     });
+}
+
+/// Runs finished but not yet reported, and the index of the next one to report.
+#[derive(Default)]
+struct Done {
+    next: usize,
+    runs: BTreeMap<usize, Run>,
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
