@@ -1,1 +1,3 @@
 //! Checkers: a history against a model.
+
+pub mod linear;
