@@ -2,4 +2,5 @@
 pub mod backends;
 pub mod check;
 pub mod history;
+pub mod interop;
 pub mod world;
