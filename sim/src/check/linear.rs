@@ -39,11 +39,19 @@
 //! be left out; when it is placed, the model applies it with `ret = None`. Its `done` is not
 //! used. An operation with an answer but no `done` must be placed, anywhere after its call.
 //!
+//! Unknown outcomes multiply the choices, so the search prunes two kinds that cannot
+//! matter: placing an unknown operation that leaves the state as it is (leaving it for
+//! later loses nothing), and placing one before an earlier-called unknown operation equal to
+//! it (the two are interchangeable). The second is why [`check`] needs `M::Op: PartialEq`.
+//!
 //! # Verdicts
 //!
 //! [`Linearizability::Violation`] carries a [`Counterexample`]: a failing sub-history,
 //! shrunk within [`Limits::shrink`], the operation the search could not place, and the model
-//! states it was in when it gave up. [`Linearizability::Unknown`] means [`Limits::steps`]
+//! states it was in when it gave up; [`Counterexample::text`] prints it. Shrinking keeps an
+//! operation that could explain the failure away if it had taken effect later (a write a
+//! stale read saw), so what is left fails for the reason the full history does; it may keep
+//! more than the fewest operations that fail. [`Linearizability::Unknown`] means [`Limits::steps`]
 //! ran out first. The same input always gives the same verdict.
 
 use std::collections::{BTreeMap, HashSet};
