@@ -3,6 +3,7 @@ pub mod backends;
 pub mod check;
 pub mod faults;
 pub mod history;
+pub mod interop;
 pub mod plan;
 pub mod protocol;
 pub mod report;

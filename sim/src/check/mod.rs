@@ -25,3 +25,50 @@ pub struct Violation {
 }
 
 pub mod kv;
+pub mod linear;
+
+use squall_models::Model;
+use std::fmt::Display;
+
+use crate::history::Operation;
+use linear::{Limits, Linearizability};
+
+/// Whether `ops` are linearizable against `model`, as a verdict that names the operation
+/// that could not be placed and the model states the search stopped in.
+pub fn linearizable<M: Model>(
+    model: &M,
+    ops: &[Operation<M::Op, M::Ret>],
+    limits: &Limits,
+) -> Verdict
+where
+    M::Op: PartialEq + Display,
+    M::Ret: Display,
+{
+    match linear::check(model, ops, limits) {
+        Linearizability::Linearizable => Verdict::Ok,
+        Linearizability::Unknown { part } => Verdict::Unknown(format!(
+            "linearizability undecided within {} model steps{}",
+            limits.steps,
+            part.map(|p| format!(" (part {p})")).unwrap_or_default()
+        )),
+        Linearizability::Violation(c) => {
+            let stuck = &ops[c.op];
+            let answer = stuck
+                .ret
+                .as_ref()
+                .map_or("no answer".to_string(), |r| format!("answered {r}"));
+            let states: Vec<String> = c.states.iter().map(|s| format!("{s:?}")).collect();
+            Verdict::Violation(Violation {
+                what: format!(
+                    "not linearizable{}: #{} ({}, c{}) {answer}, which no order of the operations before it allows; model state(s) where the search stopped: {}",
+                    c.part.map(|p| format!(" on {p}")).unwrap_or_default(),
+                    stuck.id,
+                    stuck.op,
+                    stuck.client,
+                    states.join(" | ")
+                ),
+                ops: c.ops.iter().map(|&i| ops[i].id).collect(),
+            })
+        }
+    }
+}

@@ -98,6 +98,6 @@ impl Protocol for Kv {
         if let Err(v) = check::kv::revisions(&ops) {
             return Verdict::Violation(v);
         }
-        Verdict::Ok
+        check::linearizable(&KvModel, &ops, &Default::default())
     }
 }
