@@ -160,6 +160,57 @@ pub enum KvRet {
     Err(KvError),
 }
 
+/// Short constructors, for tests and hand-written histories.
+impl KvOp {
+    pub fn get(key: &str) -> KvOp {
+        KvOp::Get { key: key.into() }
+    }
+    pub fn entry(key: &str) -> KvOp {
+        KvOp::Entry { key: key.into() }
+    }
+    pub fn put(key: &str, value: &str) -> KvOp {
+        KvOp::Put {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+    pub fn create(key: &str, value: &str) -> KvOp {
+        KvOp::Create {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+    pub fn update(key: &str, value: &str, expected: Rev) -> KvOp {
+        KvOp::Update {
+            key: key.into(),
+            value: value.into(),
+            expected,
+        }
+    }
+    pub fn delete(key: &str) -> KvOp {
+        KvOp::Delete { key: key.into() }
+    }
+    pub fn delete_with_version(key: &str, expected: Rev) -> KvOp {
+        KvOp::DeleteWithVersion {
+            key: key.into(),
+            expected,
+        }
+    }
+    pub fn purge(key: &str) -> KvOp {
+        KvOp::Purge { key: key.into() }
+    }
+    pub fn keys(prefix: &str) -> KvOp {
+        KvOp::Keys {
+            prefix: prefix.into(),
+        }
+    }
+    pub fn scan(prefix: &str) -> KvOp {
+        KvOp::Scan {
+            prefix: prefix.into(),
+        }
+    }
+}
+
 impl KvOp {
     /// The key a single-key operation touches.
     pub fn key(&self) -> Option<&str> {

@@ -4,31 +4,23 @@
 
 mod common;
 
-use libtest_mimic::{Arguments, Trial};
 use squall::sweep;
 
 fn main() {
-    let args = Arguments::from_args();
-    let trials = common::scenarios()
-        .into_iter()
-        .map(|s| {
-            Trial::test(common::name(&s), move || {
-                let run = sweep::run(&s, &s.backend, 0);
-                let mut settings = insta::Settings::clone_current();
-                settings.set_snapshot_path(common::root().join("snapshots"));
-                settings.set_prepend_module_to_snapshot(false);
-                settings.set_omit_expression(true);
-                settings.set_description(format!(
-                    "{} --backend {} --seed 0: {}",
-                    s.path.display(),
-                    s.backend,
-                    run
-                ));
-                let name = common::name(&s).replace('/', "__");
-                settings.bind(|| insta::assert_snapshot!(name, run.history));
-                Ok(())
-            })
-        })
-        .collect();
-    libtest_mimic::run(&args, trials).exit();
+    common::per_scenario(|s| {
+        let run = sweep::run(s, &s.backend, 0);
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(common::root().join("snapshots"));
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        settings.set_description(format!(
+            "{} --backend {} --seed 0: {}",
+            s.path.display(),
+            s.backend,
+            run
+        ));
+        let name = common::name(s).replace('/', "__");
+        settings.bind(|| insta::assert_snapshot!(name, run.history));
+        Ok(())
+    })
 }

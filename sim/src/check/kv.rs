@@ -296,30 +296,6 @@ mod tests {
         }
     }
 
-    fn put(key: &str, value: &str) -> KvOp {
-        let (key, value) = (key.into(), value.into());
-        KvOp::Put { key, value }
-    }
-    fn update(key: &str, value: &str, expected: Rev) -> KvOp {
-        let (key, value) = (key.into(), value.into());
-        KvOp::Update {
-            key,
-            value,
-            expected,
-        }
-    }
-    fn entry(key: &str) -> KvOp {
-        KvOp::Entry { key: key.into() }
-    }
-    fn delete(key: &str) -> KvOp {
-        KvOp::Delete { key: key.into() }
-    }
-    fn tombstone(key: &str, expected: Rev) -> KvOp {
-        KvOp::DeleteWithVersion {
-            key: key.into(),
-            expected,
-        }
-    }
     fn shows(value: &str, rev: Rev) -> KvRet {
         KvRet::Entry(Some(Entry {
             value: value.into(),
@@ -330,10 +306,10 @@ mod tests {
     #[test]
     fn sequential_writes_across_keys_pass() {
         let s = Script::default()
-            .op(1, put("a", "x"), KvRet::Written(1))
-            .op(2, put("b", "y"), KvRet::Written(2))
-            .op(3, update("a", "z", 1), KvRet::Written(3))
-            .op(4, entry("a"), shows("z", 3))
+            .op(1, KvOp::put("a", "x"), KvRet::Written(1))
+            .op(2, KvOp::put("b", "y"), KvRet::Written(2))
+            .op(3, KvOp::update("a", "z", 1), KvRet::Written(3))
+            .op(4, KvOp::entry("a"), shows("z", 3))
             .op(5, KvOp::Scan { prefix: "".into() }, {
                 let e = |v: &str, rev| Entry {
                     value: v.into(),
@@ -347,8 +323,8 @@ mod tests {
     #[test]
     fn concurrent_writes_may_take_revisions_in_either_order() {
         let s = Script::default()
-            .call(1, put("a", "x"))
-            .call(2, put("b", "y"))
+            .call(1, KvOp::put("a", "x"))
+            .call(2, KvOp::put("b", "y"))
             .ret(2, KvRet::Written(1))
             .ret(1, KvRet::Written(2));
         assert_eq!(s.check(), Ok(()));
@@ -358,23 +334,23 @@ mod tests {
     fn hidden_revisions_may_be_revealed() {
         // delete takes 2, the tombstone 3, the lost put 4: none returned.
         let s = Script::default()
-            .op(1, put("a", "x"), KvRet::Written(1))
-            .op(2, delete("a"), KvRet::Deleted(true))
-            .op(3, update("a", "y", 2), KvRet::Written(3))
-            .op(4, tombstone("a", 3), KvRet::Deleted(true))
-            .op(5, entry("a"), shows("", 4))
-            .call(6, put("b", "w"))
+            .op(1, KvOp::put("a", "x"), KvRet::Written(1))
+            .op(2, KvOp::delete("a"), KvRet::Deleted(true))
+            .op(3, KvOp::update("a", "y", 2), KvRet::Written(3))
+            .op(4, KvOp::delete_with_version("a", 3), KvRet::Deleted(true))
+            .op(5, KvOp::entry("a"), shows("", 4))
+            .call(6, KvOp::put("b", "w"))
             .lost(6)
-            .op(7, entry("b"), shows("w", 5))
-            .op(8, put("b", "v"), KvRet::Written(6));
+            .op(7, KvOp::entry("b"), shows("w", 5))
+            .op(8, KvOp::put("b", "v"), KvRet::Written(6));
         assert_eq!(s.check(), Ok(()));
     }
 
     #[test]
     fn a_revision_taken_twice_fails() {
         let s = Script::default()
-            .call(1, put("a", "x"))
-            .call(2, put("b", "y"))
+            .call(1, KvOp::put("a", "x"))
+            .call(2, KvOp::put("b", "y"))
             .ret(1, KvRet::Written(1))
             .ret(2, KvRet::Written(1));
         assert_eq!(s.ids(), [1, 2]);
@@ -383,16 +359,16 @@ mod tests {
     #[test]
     fn a_revision_shown_on_another_key_fails() {
         let s = Script::default()
-            .op(1, put("a", "x"), KvRet::Written(1))
-            .op(2, entry("b"), shows("x", 1));
+            .op(1, KvOp::put("a", "x"), KvRet::Written(1))
+            .op(2, KvOp::entry("b"), shows("x", 1));
         assert_eq!(s.ids(), [1, 2]);
     }
 
     #[test]
     fn a_revision_shown_with_another_value_fails() {
         let s = Script::default()
-            .op(1, put("a", "x"), KvRet::Written(1))
-            .op(2, entry("a"), shows("y", 1));
+            .op(1, KvOp::put("a", "x"), KvRet::Written(1))
+            .op(2, KvOp::entry("a"), shows("y", 1));
         assert_eq!(s.ids(), [1, 2]);
     }
 
@@ -400,19 +376,19 @@ mod tests {
     fn an_update_naming_another_keys_revision_fails() {
         // The backend let b's update match a's revision.
         let s = Script::default()
-            .op(1, put("a", "x"), KvRet::Written(1))
-            .op(2, delete("b"), KvRet::Deleted(true))
-            .op(3, update("b", "y", 1), KvRet::Written(3));
+            .op(1, KvOp::put("a", "x"), KvRet::Written(1))
+            .op(2, KvOp::delete("b"), KvRet::Deleted(true))
+            .op(3, KvOp::update("b", "y", 1), KvRet::Written(3));
         assert_eq!(s.ids(), [1, 3]);
     }
 
     #[test]
     fn a_mismatched_update_claims_nothing() {
         let s = Script::default()
-            .op(1, put("a", "x"), KvRet::Written(1))
+            .op(1, KvOp::put("a", "x"), KvRet::Written(1))
             .op(
                 2,
-                update("b", "y", 1),
+                KvOp::update("b", "y", 1),
                 KvRet::Err(KvError::RevisionMismatch),
             );
         assert_eq!(s.check(), Ok(()));
@@ -421,26 +397,26 @@ mod tests {
     #[test]
     fn a_revision_from_nowhere_fails() {
         let s = Script::default()
-            .op(1, put("a", "x"), KvRet::Written(1))
-            .op(2, entry("a"), shows("y", 7));
+            .op(1, KvOp::put("a", "x"), KvRet::Written(1))
+            .op(2, KvOp::entry("a"), shows("y", 7));
         assert_eq!(s.ids(), [2]);
         // A marker never shows, so it is no source for a read ...
         let s = Script::default()
-            .op(1, delete("a"), KvRet::Deleted(true))
-            .op(2, entry("a"), shows("", 1));
+            .op(1, KvOp::delete("a"), KvRet::Deleted(true))
+            .op(2, KvOp::entry("a"), shows("", 1));
         assert_eq!(s.ids(), [2]);
         // ... but it is for an `expected`.
         let s = Script::default()
-            .op(1, delete("a"), KvRet::Deleted(true))
-            .op(2, update("a", "x", 1), KvRet::Written(2));
+            .op(1, KvOp::delete("a"), KvRet::Deleted(true))
+            .op(2, KvOp::update("a", "x", 1), KvRet::Written(2));
         assert_eq!(s.check(), Ok(()));
     }
 
     #[test]
     fn a_source_invoked_after_the_read_fails() {
         let s = Script::default()
-            .op(1, entry("a"), shows("x", 1))
-            .call(2, put("a", "x"))
+            .op(1, KvOp::entry("a"), shows("x", 1))
+            .call(2, KvOp::put("a", "x"))
             .lost(2);
         assert_eq!(s.ids(), [1]);
     }
@@ -448,27 +424,27 @@ mod tests {
     #[test]
     fn a_write_after_a_completed_write_takes_a_greater_revision() {
         let s = Script::default()
-            .op(1, put("a", "x"), KvRet::Written(5))
-            .op(2, put("b", "y"), KvRet::Written(3));
+            .op(1, KvOp::put("a", "x"), KvRet::Written(5))
+            .op(2, KvOp::put("b", "y"), KvRet::Written(3));
         assert_eq!(s.ids(), [1, 2]);
     }
 
     #[test]
     fn a_write_after_a_read_takes_a_greater_revision() {
         let s = Script::default()
-            .call(1, put("a", "x"))
-            .op(2, entry("a"), shows("x", 4))
+            .call(1, KvOp::put("a", "x"))
+            .op(2, KvOp::entry("a"), shows("x", 4))
             .ret(1, KvRet::Written(4))
-            .op(3, put("b", "y"), KvRet::Written(2));
+            .op(3, KvOp::put("b", "y"), KvRet::Written(2));
         assert_eq!(s.ids(), [2, 3]);
     }
 
     #[test]
     fn a_read_of_a_future_write_fails() {
         // The read returned before the write that took its revision was invoked.
-        let s = Script::default().op(1, entry("a"), shows("x", 1)).op(
+        let s = Script::default().op(1, KvOp::entry("a"), shows("x", 1)).op(
             2,
-            put("a", "x"),
+            KvOp::put("a", "x"),
             KvRet::Written(1),
         );
         assert_eq!(s.ids(), [1, 2]);

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use libtest_mimic::{Arguments, Failed, Trial};
 use squall::scenario::{self, Scenario};
 
 /// The project's top folder.
@@ -32,4 +33,19 @@ pub fn name(s: &Scenario) -> String {
         .with_extension("")
         .display()
         .to_string()
+}
+
+/// Run `test` once per scenario, as a test named after it, and exit with the verdicts.
+pub fn per_scenario(
+    test: impl Fn(&Scenario) -> Result<(), Failed> + Send + Sync + Clone + 'static,
+) -> ! {
+    let args = Arguments::from_args();
+    let trials = scenarios()
+        .into_iter()
+        .map(|s| {
+            let test = test.clone();
+            Trial::test(name(&s), move || test(&s))
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit()
 }

@@ -1,7 +1,7 @@
 //! Scenarios on a turmoil simulation of three servers and a client: the semantics through
 //! the client, crashes, partitions, retries, and one scenario per mutant showing its bug.
 
-use squall_models::kv::{KvOp, Rev};
+use squall_models::kv::KvOp;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -129,50 +129,6 @@ impl Cluster {
     }
 }
 
-fn put(key: &str, value: &str) -> KvOp {
-    let (key, value) = (key.into(), value.into());
-    KvOp::Put { key, value }
-}
-fn create(key: &str, value: &str) -> KvOp {
-    let (key, value) = (key.into(), value.into());
-    KvOp::Create { key, value }
-}
-fn update(key: &str, value: &str, expected: Rev) -> KvOp {
-    let (key, value) = (key.into(), value.into());
-    KvOp::Update {
-        key,
-        value,
-        expected,
-    }
-}
-fn delete(key: &str) -> KvOp {
-    KvOp::Delete { key: key.into() }
-}
-fn delete_at(key: &str, expected: Rev) -> KvOp {
-    let key = key.into();
-    KvOp::DeleteWithVersion { key, expected }
-}
-fn purge(key: &str) -> KvOp {
-    KvOp::Purge { key: key.into() }
-}
-fn get(key: &str) -> KvOp {
-    KvOp::Get { key: key.into() }
-}
-fn entry(key: &str) -> KvOp {
-    KvOp::Entry { key: key.into() }
-}
-fn keys(prefix: &str) -> KvOp {
-    KvOp::Keys {
-        prefix: prefix.into(),
-    }
-}
-fn scan(prefix: &str) -> KvOp {
-    KvOp::Scan {
-        prefix: prefix.into(),
-    }
-}
-
-/// Run `ops` one after another on one client, without faults.
 fn sequential(backend: Reference, ops: Vec<KvOp>) -> Vec<String> {
     let mut cluster = Cluster::new(backend, SEED);
     cluster.client("client-1", |mut s| async move {
@@ -186,39 +142,39 @@ fn sequential(backend: Reference, ops: Vec<KvOp>) -> Vec<String> {
 #[test]
 fn every_operation_through_the_client() {
     let ops = vec![
-        put("a", "1"),
-        get("a"),
-        create("a", "x"),
-        update("a", "2", 1),
-        update("a", "3", 1),
-        entry("a"),
-        delete_at("a", 1),
-        delete_at("a", 2),
-        get("a"),
-        entry("a"),
-        create("a", "x"),
-        keys(""),
-        update("a", "4", 3),
-        delete("a"),
-        get("a"),
-        entry("a"),
-        update("a", "5", 5),
-        delete("a"),
-        create("a", "6"),
-        put("b", "1"),
-        put("ab", "2"),
-        put("c", ""),
-        keys("a"),
-        scan(""),
-        purge("b"),
-        get("b"),
-        create("b", "3"),
-        purge("zz"),
-        update("zz", "v", 14),
-        update("nope", "v", 0),
-        delete_at("nope", 0),
-        delete("nope"),
-        put("d", "1"),
+        KvOp::put("a", "1"),
+        KvOp::get("a"),
+        KvOp::create("a", "x"),
+        KvOp::update("a", "2", 1),
+        KvOp::update("a", "3", 1),
+        KvOp::entry("a"),
+        KvOp::delete_with_version("a", 1),
+        KvOp::delete_with_version("a", 2),
+        KvOp::get("a"),
+        KvOp::entry("a"),
+        KvOp::create("a", "x"),
+        KvOp::keys(""),
+        KvOp::update("a", "4", 3),
+        KvOp::delete("a"),
+        KvOp::get("a"),
+        KvOp::entry("a"),
+        KvOp::update("a", "5", 5),
+        KvOp::delete("a"),
+        KvOp::create("a", "6"),
+        KvOp::put("b", "1"),
+        KvOp::put("ab", "2"),
+        KvOp::put("c", ""),
+        KvOp::keys("a"),
+        KvOp::scan(""),
+        KvOp::purge("b"),
+        KvOp::get("b"),
+        KvOp::create("b", "3"),
+        KvOp::purge("zz"),
+        KvOp::update("zz", "v", 14),
+        KvOp::update("nope", "v", 0),
+        KvOp::delete_with_version("nope", 0),
+        KvOp::delete("nope"),
+        KvOp::put("d", "1"),
     ];
     let expected = [
         r#"put a "1" -> @1"#,
@@ -260,7 +216,13 @@ fn every_operation_through_the_client() {
 
 #[test]
 fn create_over_tombstone_mutant_creates() {
-    let ops = || vec![put("a", "1"), delete_at("a", 1), create("a", "2")];
+    let ops = || {
+        vec![
+            KvOp::put("a", "1"),
+            KvOp::delete_with_version("a", 1),
+            KvOp::create("a", "2"),
+        ]
+    };
     let reference = sequential(Reference::default(), ops());
     assert_eq!(reference[2], r#"create a "2" -> already-exists"#);
     let mutant = sequential(Reference::from(Bug::CreateOverTombstone), ops());
@@ -271,14 +233,14 @@ fn create_over_tombstone_mutant_creates() {
 fn crash_primary(backend: Reference, seed: u64) -> Cluster {
     let mut cluster = Cluster::new(backend, seed);
     cluster.client("client-1", |mut s| async move {
-        s.op(put("a", "1")).await;
-        s.op(put("b", "2")).await;
-        s.op(delete("b")).await;
+        s.op(KvOp::put("a", "1")).await;
+        s.op(KvOp::put("b", "2")).await;
+        s.op(KvOp::delete("b")).await;
         s.at(1500).await;
-        s.op(get("a")).await;
-        s.op(entry("b")).await;
-        s.op(put("c", "3")).await;
-        s.op(update("a", "4", 1)).await;
+        s.op(KvOp::get("a")).await;
+        s.op(KvOp::entry("b")).await;
+        s.op(KvOp::put("c", "3")).await;
+        s.op(KvOp::update("a", "4", 1)).await;
     });
     cluster.run_until(500);
     cluster.crash("server-1");
@@ -322,14 +284,14 @@ fn revision_reset_mutant_reuses_revisions() {
 fn retry_while_uncommitted(backend: Reference, seed: u64) -> Cluster {
     let mut cluster = Cluster::new(backend, seed);
     cluster.client("client-1", |mut s| async move {
-        s.op(put("a", "1")).await;
+        s.op(KvOp::put("a", "1")).await;
         s.at(1000).await;
-        s.op(update("a", "2", 1)).await;
-        s.op(get("a")).await;
+        s.op(KvOp::update("a", "2", 1)).await;
+        s.op(KvOp::get("a")).await;
         s.at(4000).await;
-        s.op(put("c", "x")).await;
-        s.op(entry("c")).await;
-        s.op(put("d", "y")).await;
+        s.op(KvOp::put("c", "x")).await;
+        s.op(KvOp::entry("c")).await;
+        s.op(KvOp::put("d", "y")).await;
     });
     for at in [900, 3900] {
         cluster.run_until(at);
@@ -372,16 +334,16 @@ fn double_apply_mutant_applies_retries_again() {
 fn lagging_backup(backend: Reference) -> Vec<String> {
     let mut cluster = Cluster::new(backend, SEED);
     cluster.client("client-1", |mut s| async move {
-        s.op(put("a", "1")).await;
+        s.op(KvOp::put("a", "1")).await;
         s.at(200).await;
-        s.op(put("a", "2")).await;
+        s.op(KvOp::put("a", "2")).await;
         for _ in 0..8 {
-            s.op(get("a")).await;
+            s.op(KvOp::get("a")).await;
         }
         // Long after the partition healed, the backup has caught up.
         s.at(4000).await;
         for _ in 0..8 {
-            s.op(get("a")).await;
+            s.op(KvOp::get("a")).await;
         }
     });
     cluster.run_until(100);
@@ -409,21 +371,21 @@ fn busy(seed: u64) -> Vec<(String, u128, String)> {
         cluster.client(&format!("client-{c}"), move |mut s| async move {
             for i in 0..20u64 {
                 let key = if (i + c) % 2 == 0 { "a" } else { "b" };
-                let rev = match s.op(entry(key)).await.rsplit_once('@') {
+                let rev = match s.op(KvOp::entry(key)).await.rsplit_once('@') {
                     Some((_, rev)) => rev.parse().unwrap_or(0),
                     None => 0,
                 };
                 let op = match i % 5 {
-                    0 => put(key, &format!("{c}.{i}")),
-                    1 => update(key, &format!("{c}.{i}"), rev),
-                    2 => create(key, "new"),
-                    3 => delete_at(key, rev),
-                    _ => delete(key),
+                    0 => KvOp::put(key, &format!("{c}.{i}")),
+                    1 => KvOp::update(key, &format!("{c}.{i}"), rev),
+                    2 => KvOp::create(key, "new"),
+                    3 => KvOp::delete_with_version(key, rev),
+                    _ => KvOp::delete(key),
                 };
                 s.op(op).await;
                 tokio::time::sleep(Duration::from_millis(40)).await;
             }
-            s.op(scan("")).await;
+            s.op(KvOp::scan("")).await;
         });
     }
     cluster.run_until(150);
