@@ -27,6 +27,8 @@ pub enum Fault {
     Restart { host: String },
     /// Set the maximum message latency of every link.
     Latency { max: Duration },
+    /// Move a host's clock by `by` nanoseconds (negative: back).
+    Clock { host: String, by: i128 },
 }
 
 /// Faults in the order they happen; faults at the same instant keep the order they were
@@ -95,6 +97,15 @@ impl fmt::Display for Fault {
             Fault::Crash { host } => write!(f, "crash {host}"),
             Fault::Restart { host } => write!(f, "restart {host}"),
             Fault::Latency { max } => write!(f, "latency max {}", humantime::format_duration(*max)),
+            Fault::Clock { host, by } => {
+                let sign = if *by < 0 { "-" } else { "+" };
+                let by = Duration::from_nanos(by.unsigned_abs() as u64);
+                write!(
+                    f,
+                    "clock {host} jumps {sign}{}",
+                    humantime::format_duration(by)
+                )
+            }
         }
     }
 }

@@ -35,7 +35,7 @@ impl<I> Plan<I> {
                 (0..w.ops_per_client)
                     .map(|n| Step {
                         think: rng.random_range(w.think.0..=w.think.1),
-                        intent: P::draw(w, c + 1, n, &mut rng),
+                        intent: P::draw(scenario, c + 1, n, &mut rng),
                     })
                     .collect()
             })

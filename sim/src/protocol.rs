@@ -6,10 +6,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use squall_models::{Answer, Model};
 use std::fmt::{Debug, Display};
+use std::rc::Rc;
 
 use crate::check::Verdict;
 use crate::history::History;
-use crate::scenario::Workload;
+use crate::scenario::Scenario;
 use crate::world::{Node, Software};
 
 /// A protocol: its operations, how a workload draws them, and how a history of them is
@@ -26,14 +27,18 @@ pub trait Protocol: 'static {
     /// What a client remembers between its operations.
     type Memory: Default;
 
-    /// Draw one intent of the workload.
-    fn draw(workload: &Workload, client: usize, n: usize, rng: &mut ChaCha8Rng) -> Self::Intent;
+    /// Draw intent `n` of client `client` (1-based) of the scenario's workload.
+    fn draw(scenario: &Scenario, client: usize, n: usize, rng: &mut ChaCha8Rng) -> Self::Intent;
     /// The operation a client sends for `intent`, given what it remembers.
     fn op(memory: &Self::Memory, intent: &Self::Intent) -> Self::Op;
     /// Remember what an answer taught the client.
     fn learn(memory: &mut Self::Memory, op: &Self::Op, ret: &Self::Ret);
-    /// Hold a history against the protocol's model and checkers.
-    fn check(history: &History<Self::Op, Self::Ret>) -> Verdict;
+    /// Hold a history of `scenario` against the protocol's model and checkers.
+    fn check(scenario: &Scenario, history: &History<Self::Op, Self::Ret>) -> Verdict;
+
+    /// The backend called `name`, set up for `scenario` (its protocol parameters), or `None`
+    /// if this protocol has no such backend.
+    fn system(name: &str, scenario: &Scenario) -> Option<Rc<dyn System<Self>>>;
 }
 
 /// A backend as the world runs it: server software and clients.

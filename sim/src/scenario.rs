@@ -46,6 +46,8 @@
 //!   its software again.
 //! - `latency = "200ms"`: the maximum message latency of every link; `restore_after` sets it
 //!   back to the `[network]` one.
+//! - `clock = "host"` with `jump = "+2s"` or `"-500ms"`: the host's clock (what backends
+//!   read as the time of day, for TTLs and leases) moves; a skew is a jump at `0s`.
 //!
 //! Host names are `server-1..N` and `client-1..M`; `server-*` and `client-*` name them all.
 
@@ -204,6 +206,8 @@ struct RawFault {
     restart_after: Option<Spanned<String>>,
     latency: Option<Spanned<String>>,
     restore_after: Option<Spanned<String>>,
+    clock: Option<Spanned<String>>,
+    jump: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -534,12 +538,13 @@ impl Locator<'_> {
             f.partition.is_some(),
             f.crash.is_some(),
             f.latency.is_some(),
+            f.clock.is_some(),
         ];
         if kinds.iter().filter(|&&k| k).count() != 1 {
             return Err(self.error(
                 f.at.span(),
                 &format!("fault[{i}]"),
-                "needs exactly one of partition, crash, latency",
+                "needs exactly one of partition, crash, latency, clock",
             ));
         }
         let after = |d: &Option<Spanned<String>>, name: &str| {
@@ -555,6 +560,9 @@ impl Locator<'_> {
             )),
             None => Ok(()),
         };
+        if f.clock.is_none() {
+            misplaced(&f.jump, "jump", "clock")?;
+        }
         if let Some(p) = &f.partition {
             misplaced(&f.restart_after, "restart_after", "crash")?;
             misplaced(&f.restore_after, "restore_after", "latency")?;
@@ -626,6 +634,40 @@ impl Locator<'_> {
             out.push(at, Fault::Latency { max });
             if let Some(r) = after(&f.restore_after, "restore_after")? {
                 out.push(at + r, Fault::Latency { max: latency });
+            }
+        } else if let Some(c) = &f.clock {
+            misplaced(&f.heal_after, "heal_after", "partition")?;
+            misplaced(&f.restart_after, "restart_after", "crash")?;
+            misplaced(&f.restore_after, "restore_after", "latency")?;
+            let Some(jump) = &f.jump else {
+                return Err(self.error(
+                    c.span(),
+                    &field("jump"),
+                    "a clock fault needs `jump`, e.g. \"+2s\" or \"-500ms\"",
+                ));
+            };
+            let text = jump.get_ref().trim();
+            let (sign, magnitude) = match text.strip_prefix('-') {
+                Some(rest) => (-1, rest),
+                None => (1, text.strip_prefix('+').unwrap_or(text)),
+            };
+            let by = self.duration(
+                &field("jump"),
+                &Spanned::new(jump.span(), magnitude.to_string()),
+            )?;
+            for host in self.hosts(
+                &field("clock"),
+                c.span(),
+                std::slice::from_ref(c.get_ref()),
+                hosts,
+            )? {
+                out.push(
+                    at,
+                    Fault::Clock {
+                        host,
+                        by: sign * by.as_nanos() as i128,
+                    },
+                );
             }
         }
         Ok(())

@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::plan::Plan;
-use crate::protocol::{Protocol, System};
+use crate::protocol::Protocol;
 use crate::report::{Outcome, Run};
 use crate::scenario::Scenario;
 use crate::workload::kv::Kv;
-use crate::{backends, world};
+use crate::world;
 
 /// Run one seed of `scenario` against `backend`. Never panics: a backend that panics or
 /// fails makes an `error` verdict.
@@ -26,11 +26,7 @@ pub fn run_keeping(
     json: bool,
 ) -> (Run, Option<String>) {
     let dispatch = || match scenario.protocol.as_str() {
-        "kv" => {
-            let system =
-                backends::kv::system(backend).expect("backend names are validated before runs");
-            simulate::<Kv>(scenario, backend, seed, system, json)
-        }
+        "kv" => simulate::<Kv>(scenario, backend, seed, json),
         other => unreachable!("scenario validation admits no protocol {other:?}"),
     };
     catch_unwind(AssertUnwindSafe(dispatch)).unwrap_or_else(|panic| {
@@ -49,13 +45,13 @@ fn simulate<P: Protocol>(
     scenario: &Scenario,
     backend: &str,
     seed: u64,
-    system: std::rc::Rc<dyn System<P>>,
     json: bool,
 ) -> (Run, Option<String>) {
+    let system = P::system(backend, scenario).expect("backend names are validated before runs");
     let plan = Plan::draw::<P>(scenario, seed);
     match world::run::<P>(scenario, &plan, system) {
         Ok(history) => {
-            let verdict = P::check(&history);
+            let verdict = P::check(scenario, &history);
             (
                 Run::judged(seed, backend, &history, verdict),
                 json.then(|| history.to_json()),

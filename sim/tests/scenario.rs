@@ -192,3 +192,38 @@ fn empty_and_garbage_files() {
         assert!(!e.to_string().is_empty());
     }
 }
+
+#[test]
+fn clock_jumps() {
+    let s = parse(&format!(
+        "{GOOD}[[fault]]\nat = \"0s\"\nclock = \"server-*\"\njump = \"-1500ms\"\n[[fault]]\nat = \"1s\"\nclock = \"client-1\"\njump = \"+2s\"\n"
+    ))
+    .unwrap();
+    let timeline: Vec<String> = s.faults.iter().map(|(_, f)| f.to_string()).collect();
+    assert_eq!(
+        timeline,
+        [
+            "clock server-1 jumps -1s 500ms",
+            "clock server-2 jumps -1s 500ms",
+            "clock server-3 jumps -1s 500ms",
+            "clock client-1 jumps +2s"
+        ]
+    );
+    assert!(matches!(
+        s.faults.iter().next(),
+        Some((
+            _,
+            Fault::Clock {
+                by: -1_500_000_000,
+                ..
+            }
+        ))
+    ));
+    let (line, field, _) = rejected("[[fault]]\nat = \"1s\"\nclock = \"server-1\"\n");
+    assert_eq!((line, field.as_str()), (13, "fault[1].jump"));
+    let (line, field, _) =
+        rejected("[[fault]]\nat = \"1s\"\nclock = \"server-1\"\njump = \"soonish\"\n");
+    assert_eq!((line, field.as_str()), (14, "fault[1].jump"));
+    let (_, field, _) = rejected("[[fault]]\nat = \"1s\"\ncrash = \"server-1\"\njump = \"1s\"\n");
+    assert_eq!(field, "fault[1].jump");
+}

@@ -10,10 +10,13 @@ use rand_chacha::ChaCha8Rng;
 use squall_models::kv::{Kv as KvModel, KvOp, KvRet, Rev};
 use std::collections::BTreeMap;
 
+use crate::backends;
 use crate::check::{self, Verdict};
 use crate::history::History;
 use crate::protocol::Protocol;
-use crate::scenario::Workload;
+use crate::protocol::System;
+use crate::scenario::Scenario;
+use std::rc::Rc;
 
 /// The KV compare-and-swap protocol.
 pub struct Kv;
@@ -28,7 +31,8 @@ impl Protocol for Kv {
     /// The last revision seen of each key.
     type Memory = BTreeMap<String, Rev>;
 
-    fn draw(w: &Workload, client: usize, n: usize, rng: &mut ChaCha8Rng) -> KvOp {
+    fn draw(scenario: &Scenario, client: usize, n: usize, rng: &mut ChaCha8Rng) -> KvOp {
+        let w = &scenario.workload;
         let key = format!("k{}", rng.random_range(0..w.keys));
         let value = format!("c{client}.{n}");
         match super::pick(&w.mix, rng) {
@@ -93,11 +97,15 @@ impl Protocol for Kv {
 
     /// Revision order first (near-linear, and it names the operations at fault), then
     /// linearizability against the model.
-    fn check(history: &History<KvOp, KvRet>) -> Verdict {
+    fn check(_: &Scenario, history: &History<KvOp, KvRet>) -> Verdict {
         let ops = history.operations();
         if let Err(v) = check::kv::revisions(&ops) {
             return Verdict::Violation(v);
         }
         check::linearizable(&KvModel, &ops, &Default::default())
+    }
+
+    fn system(name: &str, _: &Scenario) -> Option<Rc<dyn System<Kv>>> {
+        backends::kv::system(name)
     }
 }

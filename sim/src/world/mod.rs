@@ -16,8 +16,11 @@ use crate::plan::{Plan, Step};
 use crate::protocol::{Caller, Protocol, System};
 use crate::scenario::{server_names, Scenario};
 
+mod clock;
 mod disk;
 
+pub use clock::Clock;
+use clock::Clocks;
 pub use disk::Disk;
 
 /// The software a host runs: a future that turmoil polls until it ends or the host crashes.
@@ -37,16 +40,25 @@ pub struct Node {
     pub disk: Disk,
     /// How long a client waits for an answer before it gives up on an operation.
     pub timeout: Duration,
+    /// The host's clock: read it, not turmoil's or tokio's time, for the time of day.
+    pub clock: Clock,
     seed: u64,
 }
 
 impl Node {
-    pub(crate) fn new(name: &str, servers: &[String], seed: u64, timeout: Duration) -> Node {
+    pub(crate) fn new(
+        name: &str,
+        servers: &[String],
+        seed: u64,
+        timeout: Duration,
+        clocks: &Clocks,
+    ) -> Node {
         Node {
             name: name.to_string(),
             servers: servers.to_vec(),
             disk: Disk::default(),
             timeout,
+            clock: clocks.of(name),
             seed,
         }
     }
@@ -90,9 +102,10 @@ pub fn run<P: Protocol>(
         .build();
 
     let servers = server_names(scenario.servers);
+    let clocks = Clocks::default();
     let mut disks = BTreeMap::new();
     for name in &servers {
-        let node = Node::new(name, &servers, plan.seed, scenario.timeout);
+        let node = Node::new(name, &servers, plan.seed, scenario.timeout, &clocks);
         disks.insert(name.clone(), node.disk.clone());
         let system = system.clone();
         sim.host(name.as_str(), move || system.serve(node.clone()));
@@ -101,7 +114,7 @@ pub fn run<P: Protocol>(
     let recorder = Rc::new(RefCell::new(Recorder::default()));
     for (c, steps) in plan.clients.iter().enumerate() {
         let name = format!("client-{}", c + 1);
-        let node = Node::new(&name, &servers, plan.seed, scenario.timeout);
+        let node = Node::new(&name, &servers, plan.seed, scenario.timeout, &clocks);
         let caller = system.client(node);
         let recorder = recorder.clone();
         sim.client(
@@ -121,7 +134,7 @@ pub fn run<P: Protocol>(
     loop {
         let now = sim.elapsed();
         while let Some((_, fault)) = faults.next_if(|(at, _)| *at <= now) {
-            apply(&mut sim, &disks, fault);
+            apply(&mut sim, &disks, &clocks, fault);
             recorder.borrow_mut().history.events.push(Event::Fault {
                 at: nanos(now),
                 what: fault.to_string(),
@@ -179,7 +192,7 @@ async fn drive<P: Protocol>(
     Ok(())
 }
 
-fn apply(sim: &mut turmoil::Sim, disks: &BTreeMap<String, Disk>, fault: &Fault) {
+fn apply(sim: &mut turmoil::Sim, disks: &BTreeMap<String, Disk>, clocks: &Clocks, fault: &Fault) {
     match fault {
         Fault::Partition { groups, oneway } => {
             for (a, b) in Fault::links(groups, *oneway) {
@@ -207,6 +220,7 @@ fn apply(sim: &mut turmoil::Sim, disks: &BTreeMap<String, Disk>, fault: &Fault) 
         }
         Fault::Restart { host } => sim.bounce(host.as_str()),
         Fault::Latency { max } => sim.set_max_message_latency(*max),
+        Fault::Clock { host, by } => clocks.jump(host, *by),
     }
 }
 

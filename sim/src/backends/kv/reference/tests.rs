@@ -75,7 +75,7 @@ impl Cluster {
             seed,
         };
         for name in &servers {
-            let node = Node::new(name, &servers, seed, TIMEOUT);
+            let node = Node::new(name, &servers, seed, TIMEOUT, &Default::default());
             cluster.disks.insert(name.clone(), node.disk.clone());
             cluster
                 .sim
@@ -89,7 +89,7 @@ impl Cluster {
         F: FnOnce(Session) -> Fut + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        let node = Node::new(name, &self.servers, self.seed, TIMEOUT);
+        let node = Node::new(name, &self.servers, self.seed, TIMEOUT, &Default::default());
         let session = Session {
             name: name.to_string(),
             client: self.backend.client(node),
