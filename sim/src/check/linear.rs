@@ -48,11 +48,15 @@
 //!
 //! [`Linearizability::Violation`] carries a [`Counterexample`]: a failing sub-history,
 //! shrunk within [`Limits::shrink`], the operation the search could not place, and the model
-//! states it was in when it gave up; [`Counterexample::text`] prints it. Shrinking keeps an
-//! operation that could explain the failure away if it had taken effect later (a write a
-//! stale read saw), so what is left fails for the reason the full history does; it may keep
-//! more than the fewest operations that fail. [`Linearizability::Unknown`] means [`Limits::steps`]
-//! ran out first. The same input always gives the same verdict.
+//! states it was in when it gave up; [`Counterexample::text`] prints it. Shrinking keeps
+//! the failure's reason. If the stuck operation could be placed were it called before
+//! everything else, only real-time order rules its answer out (a stale read): then what is
+//! left must still allow that, so it keeps writes that could produce the answer and the ones
+//! after that make it stale. If no order allows the answer (a read of a value never
+//! written), shrinking keeps an operation whose being optional (outcome unknown) would
+//! explain the failure away. Either way it may keep more than the fewest operations that
+//! fail. [`Linearizability::Unknown`] means [`Limits::steps`] ran out first. The same input
+//! always gives the same verdict.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::{Display, Write as _};
@@ -124,7 +128,7 @@ where
     let mut unfinished = None;
     for (part, sel) in parts(model, ops) {
         let before = budget;
-        match search(model, ops, &sel, 0..0, &mut budget) {
+        match search(model, ops, &sel, &Relax::NONE, &mut budget) {
             Outcome::Linearizable => {}
             Outcome::Exhausted => {
                 unfinished.get_or_insert(part);
@@ -198,11 +202,14 @@ fn parts<M: Model>(
 /// Cuts the failing `sel` after the return the search could not get past, then drops
 /// chunks of operations, halving the chunk size, while what is left still fails.
 ///
-/// A chunk is dropped only if what is left gets stuck at the same operation, and the
-/// history still fails with the chunk made optional (outcome unknown) rather than removed.
-/// Removing the write a read saw makes the read fail for a reason the full history does
-/// not have; the first test catches that when the failure moves to the read, the second
-/// when it does not (an optional write still explains the read).
+/// A chunk is dropped only if what is left gets stuck at the same operation, and still for
+/// the same kind of reason. When the stuck operation is *explained* (taken as called before
+/// every other operation, the search gets past its return: only real-time order rules its
+/// answer out, as for a stale read), what is left must stay explained, so it keeps the
+/// writes that could produce the answer and fails through order alone. When no order
+/// explains it (a read of a value nobody wrote), the history must still fail with the chunk
+/// made optional (outcome unknown) rather than removed, so an optional write that would
+/// explain the read is kept.
 fn shrink<M: Model>(
     model: &M,
     ops: &[Operation<M::Op, M::Ret>],
@@ -217,9 +224,29 @@ where
 {
     cut(ops, &mut sel, stuck.op);
     let mut budget = limits.shrink;
-    // Optional operations can make the search exponential: give up on a trial that costs
-    // much more than finding the violation did.
+    // Optional operations and a widened one can make the search exponential: give up on a
+    // trial that costs much more than finding the violation did (and count it as a no).
     let trial = spent.saturating_mul(4).max(10_000);
+    let attempt = |sel: &[usize], relax: &Relax, budget: &mut u64| {
+        let allowed = (*budget).min(trial);
+        let mut left = allowed;
+        let outcome = search(model, ops, sel, relax, &mut left);
+        *budget -= allowed - left;
+        outcome
+    };
+    // Every drop keeps the stuck operation, so it is the one to widen throughout.
+    let op = stuck.op;
+    let wide = Relax {
+        weak: 0..0,
+        wide: Some(op),
+    };
+    // Getting stuck further on (at another stale read, say) still placed the operation.
+    let explains = |sel: &[usize], budget: &mut u64| match attempt(sel, &wide, budget) {
+        Outcome::Linearizable => true,
+        Outcome::Stuck(s) => s.op != op,
+        Outcome::Exhausted => false,
+    };
+    let explained = explains(&sel, &mut budget);
     let mut chunk = sel.len().div_ceil(2);
     while budget > 0 && sel.len() > 1 {
         let mut at = 0;
@@ -227,13 +254,18 @@ where
         while at < sel.len() && budget > 0 {
             let end = (at + chunk).min(sel.len());
             let rest: Vec<usize> = sel[..at].iter().chain(&sel[end..]).copied().collect();
-            let dropped = match search(model, ops, &rest, 0..0, &mut budget) {
-                Outcome::Stuck(s) if s.op == stuck.op => {
-                    let allowed = budget.min(trial);
-                    let mut left = allowed;
-                    let failed = search(model, ops, &sel, at..end, &mut left);
-                    budget -= allowed - left;
-                    matches!(failed, Outcome::Stuck(_)).then_some(s)
+            let dropped = match search(model, ops, &rest, &Relax::NONE, &mut budget) {
+                Outcome::Stuck(s) if s.op == op => {
+                    let same = if explained {
+                        explains(&rest, &mut budget)
+                    } else {
+                        let weak = Relax {
+                            weak: at..end,
+                            wide: None,
+                        };
+                        matches!(attempt(&sel, &weak, &mut budget), Outcome::Stuck(_))
+                    };
+                    same.then_some(s)
                 }
                 _ => None,
             };
@@ -283,13 +315,29 @@ struct Stuck<S> {
     states: Vec<S>,
 }
 
-/// Searches for a linearization of the operations `sel` of `ops`, those at positions `weak`
-/// of `sel` taken as having unknown outcomes, spending at most `budget` model steps.
+/// How a search loosens the history it is given, to ask what a failure depends on.
+struct Relax {
+    /// Positions in the selection whose operations are taken as having unknown outcomes.
+    weak: Range<usize>,
+    /// An operation (an index into the checked operations) taken as called before every
+    /// other one: it may take effect at any point before its return.
+    wide: Option<usize>,
+}
+
+impl Relax {
+    const NONE: Relax = Relax {
+        weak: 0..0,
+        wide: None,
+    };
+}
+
+/// Searches for a linearization of the operations `sel` of `ops`, loosened by `relax`,
+/// spending at most `budget` model steps.
 fn search<M: Model>(
     model: &M,
     ops: &[Operation<M::Op, M::Ret>],
     sel: &[usize],
-    weak: Range<usize>,
+    relax: &Relax,
     budget: &mut u64,
 ) -> Outcome<M::State>
 where
@@ -297,9 +345,9 @@ where
 {
     // The cheapest set representation for the size.
     if sel.len() <= 128 {
-        Search::<M, [u64; 2]>::new(model, ops, sel, weak).run(budget)
+        Search::<M, [u64; 2]>::new(model, ops, sel, relax).run(budget)
     } else {
-        Search::<M, Box<[u64]>>::new(model, ops, sel, weak).run(budget)
+        Search::<M, Box<[u64]>>::new(model, ops, sel, relax).run(budget)
     }
 }
 
@@ -477,15 +525,17 @@ where
         model: &'a M,
         ops: &'a [Operation<M::Op, M::Ret>],
         sel: &'a [usize],
-        weak: Range<usize>,
+        relax: &Relax,
     ) -> Self {
+        let weak = relax.weak.clone();
         let ends = sel.iter().enumerate().map(|(k, &i)| {
             let o = &ops[i];
+            let call = if relax.wide == Some(i) { 0 } else { o.call };
             let done = match o.ret {
                 Some(_) if !weak.contains(&k) => Some(o.done.unwrap_or(usize::MAX)),
                 _ => None,
             };
-            (o.call, done)
+            (call, done)
         });
         let list = List::new(ends);
         let mut search = Search {
@@ -612,7 +662,7 @@ mod tests {
     use squall_models::register::{Register, RegisterOp as Op, RegisterRet as Ret};
 
     /// An operation called at event `call` and returning `ret` at `done` (`None`: unknown).
-    fn op(call: usize, done: Option<usize>, op: Op, ret: Option<Ret>) -> Operation<Op, Ret> {
+    fn op<O, R>(call: usize, done: Option<usize>, op: O, ret: Option<R>) -> Operation<O, R> {
         Operation {
             id: call as u64,
             client: call as u32,
@@ -826,8 +876,14 @@ mod tests {
         ops.push(read(402, 403, Some(198)));
         let c = violation(&ops);
         assert_eq!((c.op, c.states), (201, vec![Some(199)]));
-        // Making writes optional is costly here, so shrinking stops at its budget.
-        assert!(c.ops.ends_with(&[198, 199, 200, 201]) && c.ops.len() < 202);
+        // A stale read: only the write it saw, the one after, and the read stay.
+        assert_eq!(c.ops, vec![198, 199, 201]);
+        // A read of a value never written is tested with writes made optional, which is
+        // costly here, so shrinking stops at its budget.
+        ops.pop();
+        ops.push(read(402, 403, Some(500)));
+        let c = violation(&ops);
+        assert!(c.ops.ends_with(&[199, 200, 201]) && c.ops.len() < 202);
     }
 
     /// Registers by name: each operation touches one, so histories split by name.
@@ -891,6 +947,100 @@ mod tests {
         match check(&Registers { free: true }, &whole, &Limits::default()) {
             Linearizability::Violation(c) => assert_eq!(c.part, None),
             v => panic!("{v:?}"),
+        }
+    }
+
+    mod kv {
+        use super::super::*;
+        use squall_models::kv::{Entry, Kv, KvOp, KvRet};
+
+        fn put(
+            call: usize,
+            done: Option<usize>,
+            value: &str,
+            rev: Option<u64>,
+        ) -> Operation<KvOp, KvRet> {
+            let op = KvOp::Put {
+                key: "k".into(),
+                value: value.into(),
+            };
+            super::op(call, done, op, rev.map(KvRet::Written))
+        }
+
+        fn update(
+            call: usize,
+            done: usize,
+            value: &str,
+            expected: u64,
+            rev: u64,
+        ) -> Operation<KvOp, KvRet> {
+            let op = KvOp::Update {
+                key: "k".into(),
+                value: value.into(),
+                expected,
+            };
+            super::op(call, Some(done), op, Some(KvRet::Written(rev)))
+        }
+
+        fn entry(call: usize, done: usize, value: &str, rev: u64) -> Operation<KvOp, KvRet> {
+            let shown = Entry {
+                value: value.into(),
+                rev,
+            };
+            let op = KvOp::Entry { key: "k".into() };
+            super::op(call, Some(done), op, Some(KvRet::Entry(Some(shown))))
+        }
+
+        /// The stuck operation and the counterexample's operations.
+        fn violation(ops: &[Operation<KvOp, KvRet>]) -> (usize, Vec<usize>) {
+            match check(&Kv, ops, &Limits::default()) {
+                Linearizability::Violation(c) => (c.op, c.ops),
+                v => panic!("expected a violation, got {v:?}"),
+            }
+        }
+
+        #[test]
+        fn stale_read_keeps_the_writes_that_make_it_stale() {
+            // put x @1; update y @1 -> @2; then a read of x@1. The lost put leaves a hidden
+            // revision the update can follow without the put, so the read stays stuck with
+            // the put dropped, and the put made optional does not unstick it (the read is
+            // stale either way): shrinking by those tests alone left the read by itself.
+            let ops = [
+                put(0, Some(1), "x", Some(1)),
+                entry(2, 3, "x", 1),
+                put(4, None, "w", None),
+                update(5, 6, "y", 1, 2),
+                entry(7, 8, "y", 2),
+                entry(9, 10, "x", 1),
+            ];
+            assert_eq!(violation(&ops), (5, vec![0, 3, 5]));
+        }
+
+        #[test]
+        fn a_later_stale_read_does_not_hide_the_first() {
+            // The second read, called before the first returned, is stale too: the first
+            // is explained even though the widened search gets stuck at the second.
+            let ops = [
+                put(0, Some(1), "x", Some(1)),
+                put(2, None, "w", None),
+                update(3, 4, "y", 1, 2),
+                entry(5, 7, "x", 1),
+                entry(6, 8, "x", 1),
+            ];
+            assert_eq!(violation(&ops), (3, vec![0, 2, 3]));
+        }
+
+        #[test]
+        fn stale_read_keeps_an_unknown_write_it_saw() {
+            // The read's value may come from the put whose outcome was lost.
+            let ops = [
+                put(0, None, "x", None),
+                entry(1, 2, "x", 1),
+                put(3, Some(4), "y", Some(2)),
+                entry(5, 6, "y", 2),
+                entry(7, 8, "x", 1),
+            ];
+            assert_eq!(violation(&ops), (4, vec![0, 2, 4]));
         }
     }
 
