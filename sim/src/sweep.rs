@@ -6,12 +6,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use crate::backends::{self, Kind};
 use crate::plan::Plan;
 use crate::protocol::Protocol;
 use crate::report::{Outcome, Run};
 use crate::scenario::Scenario;
 use crate::workload::kv::Kv;
-use crate::backends::{self, Kind};
 use crate::{live, world};
 
 /// Run one seed of `scenario` against `backend`. Never panics: a backend that panics or
@@ -64,8 +64,9 @@ fn simulate<P: Protocol>(
 ) -> (Run, Option<String>) {
     let plan = Plan::draw::<P>(scenario, seed);
     let history = match P::live(backend) {
-        Some(live) => live::Server::shared()
-            .and_then(|server| live::run::<P>(scenario, &plan, live, &server)),
+        Some(live) => {
+            live::Server::shared().and_then(|server| live::run::<P>(scenario, &plan, live, &server))
+        }
         None => {
             let system =
                 P::system(backend, scenario).expect("backend names are validated before runs");

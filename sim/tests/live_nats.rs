@@ -22,9 +22,27 @@ fn server() -> Arc<Server> {
     Server::own_shared().unwrap_or_else(|e| panic!("live tests need nats-server: {e}"))
 }
 
-/// A scenario file's text.
-fn scenario(text: &str) -> Scenario {
-    Scenario::parse("live.toml".as_ref(), text).unwrap_or_else(|e| panic!("{e}"))
+/// A small live scenario: `clients` clients writing and reading two keys every 20 ms
+/// for about a second, each waiting `timeout` for an answer, then `rest` (faults).
+fn scenario(timeout: &str, clients: usize, rest: &str) -> Scenario {
+    let text = format!(
+        r#"
+        name = "live"
+        protocol = "kv"
+        duration = "10s"
+        timeout = "{timeout}"
+        [topology]
+        servers = 1
+        clients = {clients}
+        [workload]
+        keys = 2
+        ops_per_client = 60
+        mix = {{ put = 1, entry = 1 }}
+        think = {{ min = "20ms", max = "20ms" }}
+        {rest}
+    "#
+    );
+    Scenario::parse("live.toml".as_ref(), &text).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Lines of a run's history whose event is `event` (`ok`, `fail`, `unknown`, `fault`).
@@ -88,19 +106,9 @@ fn judged(run: &Run) -> bool {
 fn partition_makes_outcomes_unknown_then_heals() {
     let _server = server();
     let s = scenario(
+        "200ms",
+        2,
         r#"
-        name = "cut"
-        protocol = "kv"
-        duration = "10s"
-        timeout = "200ms"
-        [topology]
-        servers = 1
-        clients = 2
-        [workload]
-        keys = 2
-        ops_per_client = 60
-        mix = { put = 1, entry = 1 }
-        think = { min = "20ms", max = "20ms" }
         [[fault]]
         at = "500ms"
         partition = [["client-1"], ["server-1"]]
@@ -127,19 +135,9 @@ fn partition_makes_outcomes_unknown_then_heals() {
 fn latency_spike_makes_outcomes_unknown() {
     let _server = server();
     let s = scenario(
+        "150ms",
+        1,
         r#"
-        name = "slow"
-        protocol = "kv"
-        duration = "10s"
-        timeout = "150ms"
-        [topology]
-        servers = 1
-        clients = 1
-        [workload]
-        keys = 1
-        ops_per_client = 40
-        mix = { put = 1 }
-        think = { min = "20ms", max = "20ms" }
         [network]
         latency = { min = "1ms", max = "2ms" }
         [[fault]]
@@ -250,7 +248,10 @@ fn command_line_reports_not_applicable() {
         ),
         "{stdout}"
     );
-    assert!(stdout.contains("seed=0 backend=kv/nats verdict="), "{stdout}");
+    assert!(
+        stdout.contains("seed=0 backend=kv/nats verdict="),
+        "{stdout}"
+    );
 }
 
 /// Without a server binary, a live run fails naming the install command.

@@ -63,7 +63,9 @@ pub fn applicable(scenario: &Scenario) -> Result<(), String> {
     for (_, fault) in scenario.faults.iter() {
         match fault {
             Fault::Crash { .. } | Fault::Restart { .. } => {
-                return Err("it crashes a server; squall does not crash a real server process".into())
+                return Err(
+                    "it crashes a server; squall does not crash a real server process".into(),
+                )
             }
             Fault::Clock { .. } => {
                 return Err("it jumps a clock; a real server reads the machine's clock".into())
@@ -218,7 +220,11 @@ fn apply(fault: &Fault, proxies: &[Proxy]) -> bool {
     };
     let mut touched = false;
     for (a, b) in Fault::links(groups, oneway) {
-        let ways = if oneway { vec![(a, b)] } else { vec![(a, b), (b, a)] };
+        let ways = if oneway {
+            vec![(a, b)]
+        } else {
+            vec![(a, b), (b, a)]
+        };
         for (from, to) in ways {
             let (proxy, way) = match (client_proxy(from, proxies), client_proxy(to, proxies)) {
                 (Some(p), None) if to == SERVER => (p, Way::Up),

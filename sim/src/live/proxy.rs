@@ -130,14 +130,18 @@ async fn accept(listener: TcpListener, server: SocketAddr, link: Rc<RefCell<Link
         let (server_r, server_w) = upstream.into_split();
         let lost = Rc::new(RefCell::new(false));
         let mut tasks = Vec::with_capacity(4);
-        for (from, to, way) in [(client_r, server_w, Way::Up), (server_r, client_w, Way::Down)] {
+        for (from, to, way) in [
+            (client_r, server_w, Way::Up),
+            (server_r, client_w, Way::Down),
+        ] {
             let (tx, rx) = mpsc::unbounded_channel();
             let read = pump(from, tx, way, link.clone(), lost.clone());
             tasks.push(tokio::task::spawn_local(read));
             tasks.push(tokio::task::spawn_local(deliver(rx, to)));
         }
         let mut l = link.borrow_mut();
-        l.conns.retain(|c| !c.tasks.iter().all(JoinHandle::is_finished));
+        l.conns
+            .retain(|c| !c.tasks.iter().all(JoinHandle::is_finished));
         l.conns.push(Conn { tasks, lost });
     }
 }

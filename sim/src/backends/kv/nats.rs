@@ -64,7 +64,11 @@ impl live::Backend<Kv> for Nats {
     }
 
     fn client(&self, url: &str) -> Box<dyn Caller<Kv>> {
-        let bucket = self.admin.as_ref().map(|(_, b)| b.clone()).unwrap_or_default();
+        let bucket = self
+            .admin
+            .as_ref()
+            .map(|(_, b)| b.clone())
+            .unwrap_or_default();
         let client = Client {
             url: url.to_string(),
             bucket,
