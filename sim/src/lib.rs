@@ -4,6 +4,7 @@ pub mod check;
 pub mod faults;
 pub mod history;
 pub mod interop;
+pub mod live;
 pub mod plan;
 pub mod protocol;
 pub mod report;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use squall::report::Outcome;
 use squall::scenario::{self, Scenario};
-use squall::{backends, sweep};
+use squall::{backends, live, sweep};
 
 /// A deterministic simulation test harness: holds a backend to a reference model of its
 /// protocol under a simulated network and clock with faults.
@@ -142,13 +142,29 @@ fn run(
             return BAD_INPUT;
         }
     };
+    // One server for every live run of the command, stopped when it ends.
+    let _server = match scenarios.iter().any(|(_, b)| sweep::is_live(b)) {
+        true => match live::Server::shared() {
+            Ok(server) => Some(server),
+            Err(e) => {
+                eprintln!("squall: {e}");
+                return FAILED;
+            }
+        },
+        false => None,
+    };
     let mut status = HOLDS;
     for (s, backend) in &scenarios {
         let range = seeds.clone().unwrap_or_else(|| s.seeds.clone());
         let chosen: Vec<u64> = range
             .filter(|seed| shard.is_none_or(|(i, n)| seed % n == i - 1))
             .collect();
-        println!("# scenario {} ({}, {})", s.path.display(), s.name, backend);
+        let header = format!("# scenario {} ({}, {})", s.path.display(), s.name, backend);
+        if let Err(why) = sweep::applicable(s, backend) {
+            println!("{header}: not applicable to {backend}: {why}");
+            continue;
+        }
+        println!("{header}");
         sweep::sweep(s, backend, &chosen, jobs, determinism, |run| {
             print!("{}", run.report(&s.path));
             if run.verdict != Outcome::Ok {

@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use crate::check::Verdict;
 use crate::history::History;
+use crate::live;
 use crate::scenario::Scenario;
 use crate::world::{Node, Software};
 
@@ -39,6 +40,12 @@ pub trait Protocol: 'static {
     /// The backend called `name`, set up for `scenario` (its protocol parameters), or `None`
     /// if this protocol has no such backend.
     fn system(name: &str, scenario: &Scenario) -> Option<Rc<dyn System<Self>>>;
+
+    /// The live backend called `name` (reached over real sockets), or `None` if this
+    /// protocol has no such backend.
+    fn live(_name: &str) -> Option<Box<dyn live::Backend<Self>>> {
+        None
+    }
 }
 
 /// A backend as the world runs it: server software and clients.

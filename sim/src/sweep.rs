@@ -1,21 +1,36 @@
 //! Running scenarios: one seed, or a sweep of seeds across threads (a simulation a thread).
+//! A live backend's runs go to a real server instead ([`live`]).
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use crate::backends::{self, Kind};
 use crate::plan::Plan;
 use crate::protocol::Protocol;
 use crate::report::{Outcome, Run};
 use crate::scenario::Scenario;
 use crate::workload::kv::Kv;
-use crate::world;
+use crate::{live, world};
 
 /// Run one seed of `scenario` against `backend`. Never panics: a backend that panics or
-/// fails makes an `error` verdict.
+/// fails, or a scenario the backend cannot run, makes an `error` verdict.
 pub fn run(scenario: &Scenario, backend: &str, seed: u64) -> Run {
     run_keeping(scenario, backend, seed, false).0
+}
+
+/// Whether `backend` runs in live mode, against a real server.
+pub fn is_live(backend: &str) -> bool {
+    backends::find(backend).is_some_and(|b| b.kind == Kind::RealLive)
+}
+
+/// Whether `backend` can run `scenario`, or why not.
+pub fn applicable(scenario: &Scenario, backend: &str) -> Result<(), String> {
+    match is_live(backend) {
+        true => live::applicable(scenario),
+        false => Ok(()),
+    }
 }
 
 /// Run one seed, keeping its history as JSON too (for `replay --history`).
@@ -47,9 +62,18 @@ fn simulate<P: Protocol>(
     seed: u64,
     json: bool,
 ) -> (Run, Option<String>) {
-    let system = P::system(backend, scenario).expect("backend names are validated before runs");
     let plan = Plan::draw::<P>(scenario, seed);
-    match world::run::<P>(scenario, &plan, system) {
+    let history = match P::live(backend) {
+        Some(live) => {
+            live::Server::shared().and_then(|server| live::run::<P>(scenario, &plan, live, &server))
+        }
+        None => {
+            let system =
+                P::system(backend, scenario).expect("backend names are validated before runs");
+            world::run::<P>(scenario, &plan, system)
+        }
+    };
+    match history {
         Ok(history) => {
             let verdict = P::check(scenario, &history);
             (

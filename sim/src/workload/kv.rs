@@ -108,4 +108,8 @@ impl Protocol for Kv {
     fn system(name: &str, _: &Scenario) -> Option<Rc<dyn System<Kv>>> {
         backends::kv::system(name)
     }
+
+    fn live(name: &str) -> Option<Box<dyn crate::live::Backend<Kv>>> {
+        backends::kv::live(name)
+    }
 }

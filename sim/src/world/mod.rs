@@ -111,7 +111,7 @@ pub fn run<P: Protocol>(
         sim.host(name.as_str(), move || system.serve(node.clone()));
     }
 
-    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let recorder = Rc::new(RefCell::new(Recorder::new(Time::Simulated)));
     for (c, steps) in plan.clients.iter().enumerate() {
         let name = format!("client-{}", c + 1);
         let node = Node::new(&name, &servers, plan.seed, scenario.timeout, &clocks);
@@ -159,8 +159,9 @@ pub fn run<P: Protocol>(
     Ok(recorder.history)
 }
 
-/// A client host's software: the plan's steps in turn, each operation recorded.
-async fn drive<P: Protocol>(
+/// A client's software: the plan's steps in turn, each operation recorded. The simulation
+/// and live mode both run it.
+pub(crate) async fn drive<P: Protocol>(
     client: u32,
     steps: Vec<Step<P::Intent>>,
     mut caller: Box<dyn Caller<P>>,
@@ -171,7 +172,7 @@ async fn drive<P: Protocol>(
     let mut memory = P::Memory::default();
     for step in steps {
         tokio::time::sleep(step.think).await;
-        if now() >= duration {
+        if recorder.borrow().time.now() >= duration {
             break;
         }
         let op = P::op(&memory, &step.intent);
@@ -224,40 +225,53 @@ fn apply(sim: &mut turmoil::Sim, disks: &BTreeMap<String, Disk>, clocks: &Clocks
     }
 }
 
-/// Simulated time now, as seen from inside the simulation.
-fn now() -> Duration {
-    turmoil::sim_elapsed().unwrap_or_default()
+/// Where a run's times come from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Time {
+    /// Simulated time, as seen from inside the simulation.
+    Simulated,
+    /// Real time since this instant: live mode only, never inside a simulation.
+    Real(std::time::Instant),
 }
 
-fn nanos(d: Duration) -> Nanos {
+impl Time {
+    pub(crate) fn now(self) -> Duration {
+        match self {
+            Time::Simulated => turmoil::sim_elapsed().unwrap_or_default(),
+            Time::Real(start) => start.elapsed(),
+        }
+    }
+}
+
+pub(crate) fn nanos(d: Duration) -> Nanos {
     d.as_nanos() as Nanos
 }
 
 /// Builds the history as clients call and answer.
-struct Recorder<O, R> {
-    history: History<O, R>,
+pub(crate) struct Recorder<O, R> {
+    pub(crate) history: History<O, R>,
+    pub(crate) time: Time,
     next: u64,
     /// Operations invoked and not yet answered: id → client.
     open: BTreeMap<u64, u32>,
 }
 
-impl<O, R> Default for Recorder<O, R> {
-    fn default() -> Self {
+impl<O, R> Recorder<O, R> {
+    pub(crate) fn new(time: Time) -> Self {
         Recorder {
             history: History::default(),
+            time,
             next: 1,
             open: BTreeMap::new(),
         }
     }
-}
 
-impl<O, R> Recorder<O, R> {
     fn invoke(&mut self, client: u32, op: O) -> u64 {
         let id = self.next;
         self.next += 1;
         self.open.insert(id, client);
         self.history.events.push(Event::Invoke {
-            at: nanos(now()),
+            at: nanos(self.time.now()),
             client,
             id,
             op,
@@ -268,7 +282,7 @@ impl<O, R> Recorder<O, R> {
     fn answer(&mut self, client: u32, id: u64, ret: R) {
         self.open.remove(&id);
         self.history.events.push(Event::Return {
-            at: nanos(now()),
+            at: nanos(self.time.now()),
             client,
             id,
             ret,
@@ -278,7 +292,7 @@ impl<O, R> Recorder<O, R> {
     fn unknown(&mut self, client: u32, id: u64, why: String) {
         self.open.remove(&id);
         self.history.events.push(Event::Unknown {
-            at: nanos(now()),
+            at: nanos(self.time.now()),
             client,
             id,
             why,
@@ -286,7 +300,7 @@ impl<O, R> Recorder<O, R> {
     }
 
     /// The run is over: what is still open will never be answered.
-    fn close(&mut self, at: Nanos) {
+    pub(crate) fn close(&mut self, at: Nanos) {
         for (id, client) in std::mem::take(&mut self.open) {
             self.history.events.push(Event::Unknown {
                 at,

@@ -11,6 +11,7 @@ use crate::protocol::{Caller, System};
 use crate::workload::kv::Kv;
 use crate::world::Node;
 
+pub mod nats;
 pub mod reference;
 
 /// Reads, as slipstream's `KvReader`.
@@ -126,11 +127,22 @@ pub const BACKENDS: &[Info] = &[
         kind: Kind::Mutant,
         about: "no dedup: a retried timed-out write is applied twice",
     },
+    Info {
+        name: "kv/nats",
+        protocols: &["kv"],
+        kind: Kind::RealLive,
+        about: "NATS JetStream KV through async-nats, as slipstream maps it; live mode",
+    },
 ];
 
 /// The KV backend called `name`, ready to run.
 pub fn system(name: &str) -> Option<Rc<dyn System<Kv>>> {
     reference::named(name).map(|b| Rc::new(b) as Rc<dyn System<Kv>>)
+}
+
+/// The live KV backend called `name`.
+pub fn live(name: &str) -> Option<Box<dyn crate::live::Backend<Kv>>> {
+    (name == "kv/nats").then(|| Box::new(nats::Nats::default()) as _)
 }
 
 impl<B: KvBackend> System<Kv> for B {
