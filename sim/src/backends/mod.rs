@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+pub mod frame;
 pub mod kv;
 
 /// What a backend is.
