@@ -228,29 +228,20 @@ fn clock_jumps() {
     assert_eq!(field, "fault[1].jump");
 }
 
-const SPARK: &str = r#"name = "t"
-protocol = "spark"
-duration = "2s"
-[topology]
-servers = 2
-clients = 1
-[workload]
-keys = 2
-ops_per_client = 5
-mix = { get = 1, set = 1, pull = 1 }
-[spark]
-"#;
+/// `GOOD` as a spark scenario, ending in an empty `[spark]` section at line 11.
+fn spark() -> String {
+    let s = GOOD.replace("\"kv\"", "\"spark\"");
+    s.replace("put = 1", "set = 1, pull = 1") + "[spark]\n"
+}
 
 #[test]
 fn spark_parameters_default_and_override() {
     use squall_models::spark::{Params, Rounding};
-    let s = parse(SPARK).unwrap();
+    let s = parse(&spark()).unwrap();
     assert_eq!(s.spark.params, Params::default());
     assert_eq!((s.spark.calls, s.spark.ttl), (3, 3));
-    let s = parse(&format!(
-        "{SPARK}writes = 2\nrounding = \"floor\"\ncalls = 5\n"
-    ))
-    .unwrap();
+    let extra = "writes = 2\nrounding = \"floor\"\ncalls = 5\n";
+    let s = parse(&(spark() + extra)).unwrap();
     assert_eq!(s.spark.params.writes, 2);
     assert_eq!(s.spark.params.rounding, Rounding::Floor);
     assert_eq!(s.spark.calls, 5);
@@ -258,7 +249,7 @@ fn spark_parameters_default_and_override() {
 
 #[test]
 fn bad_spark_parameters_name_their_line_and_field() {
-    let bad = |extra: &str| parse(&format!("{SPARK}ttl_cap = 10\n{extra}")).unwrap_err();
+    let bad = |extra: &str| parse(&(spark() + "ttl_cap = 10\n" + extra)).unwrap_err();
     let e = bad("rounding = \"up\"\n");
     assert_eq!((e.line, e.field.as_str()), (13, "spark.rounding"), "{e}");
     let e = bad("ttl = 11\n");

@@ -96,31 +96,19 @@ impl Locator<'_> {
         p.failed_pull_consumes = raw.failed_pull_consumes.unwrap_or(p.failed_pull_consumes);
         p.quota = raw.quota.unwrap_or(p.quota);
         if let Some(v) = &raw.rounding {
-            p.rounding = match v.get_ref().as_str() {
-                "ceil" => Rounding::Ceil,
-                "floor" => Rounding::Floor,
-                "nearest" => Rounding::Nearest,
-                _ => {
-                    return Err(bad(
-                        v.span(),
-                        "rounding",
-                        "\"ceil\", \"floor\" or \"nearest\"",
-                    ))
-                }
-            };
+            let names = [
+                ("ceil", Rounding::Ceil),
+                ("floor", Rounding::Floor),
+                ("nearest", Rounding::Nearest),
+            ];
+            p.rounding = self.choice(v, "spark.rounding", &names)?;
         }
         if let Some(v) = &raw.expiry {
-            p.expiry = match v.get_ref().as_str() {
-                "at-deadline" => Expiry::AtDeadline,
-                "after-deadline" => Expiry::AfterDeadline,
-                _ => {
-                    return Err(bad(
-                        v.span(),
-                        "expiry",
-                        "\"at-deadline\" or \"after-deadline\"",
-                    ))
-                }
-            };
+            let names = [
+                ("at-deadline", Expiry::AtDeadline),
+                ("after-deadline", Expiry::AfterDeadline),
+            ];
+            p.expiry = self.choice(v, "spark.expiry", &names)?;
         }
         if let Some(v) = &raw.calls {
             range(
@@ -137,5 +125,25 @@ impl Locator<'_> {
             s.ttl = *v.get_ref();
         }
         Ok(s)
+    }
+
+    /// The value named by `v`, one of `names`.
+    fn choice<T: Copy>(
+        &self,
+        v: &Spanned<String>,
+        field: &str,
+        names: &[(&str, T)],
+    ) -> Result<T, Error> {
+        match names.iter().find(|(n, _)| n == v.get_ref()) {
+            Some((_, t)) => Ok(*t),
+            None => {
+                let names: Vec<String> = names.iter().map(|(n, _)| format!("{n:?}")).collect();
+                Err(self.error(
+                    v.span(),
+                    field,
+                    format!("must be one of {}", names.join(", ")),
+                ))
+            }
+        }
     }
 }
