@@ -61,6 +61,9 @@ use toml::Spanned;
 
 use crate::faults::{Fault, Schedule};
 
+mod spark;
+pub use spark::Spark;
+
 /// A validated scenario.
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -78,6 +81,8 @@ pub struct Scenario {
     pub latency: (Duration, Duration),
     pub faults: Schedule,
     pub expect: Expect,
+    /// The `[spark]` section (defaults unless the protocol is `spark`).
+    pub spark: Spark,
 }
 
 /// What the clients do.
@@ -143,6 +148,7 @@ fn operations(protocol: &str) -> Option<&'static [&'static str]> {
             "keys",
             "scan",
         ]),
+        "spark" => Some(&["get", "set", "delete", "list", "pull"]),
         _ => None,
     }
 }
@@ -164,6 +170,7 @@ struct Raw {
     fault: Vec<RawFault>,
     #[serde(default)]
     expect: RawExpect,
+    spark: Option<Spanned<spark::Raw>>,
 }
 
 #[derive(Deserialize)]
@@ -365,7 +372,7 @@ impl Locator<'_> {
             return Err(self.error(
                 raw.protocol.span(),
                 "protocol",
-                format!("unknown protocol {protocol:?}; known: kv"),
+                format!("unknown protocol {protocol:?}; known: kv, spark"),
             ));
         };
         let backend = match &raw.backend {
@@ -471,6 +478,14 @@ impl Locator<'_> {
             self.fault(&mut faults, i + 1, f, &hosts, latency.1)?;
         }
 
+        let spark = match &raw.spark {
+            Some(s) if protocol != "spark" => {
+                return Err(self.error(s.span(), "spark", "only a spark scenario takes [spark]"))
+            }
+            Some(s) => self.spark(s.get_ref())?,
+            None => Spark::default(),
+        };
+
         Ok(Scenario {
             path: self.path.to_path_buf(),
             name: raw.name.into_inner(),
@@ -492,6 +507,7 @@ impl Locator<'_> {
             expect: Expect {
                 linearizable: raw.expect.linearizable,
             },
+            spark,
         })
     }
 

@@ -227,3 +227,44 @@ fn clock_jumps() {
     let (_, field, _) = rejected("[[fault]]\nat = \"1s\"\ncrash = \"server-1\"\njump = \"1s\"\n");
     assert_eq!(field, "fault[1].jump");
 }
+
+/// `GOOD` as a spark scenario, ending in an empty `[spark]` section at line 11.
+fn spark() -> String {
+    let s = GOOD.replace("\"kv\"", "\"spark\"");
+    s.replace("put = 1", "set = 1, pull = 1") + "[spark]\n"
+}
+
+#[test]
+fn spark_parameters_default_and_override() {
+    use squall_models::spark::{Params, Rounding};
+    let s = parse(&spark()).unwrap();
+    assert_eq!(s.spark.params, Params::default());
+    assert_eq!((s.spark.calls, s.spark.ttl), (3, 3));
+    let extra = "writes = 2\nrounding = \"floor\"\ncalls = 5\n";
+    let s = parse(&(spark() + extra)).unwrap();
+    assert_eq!(s.spark.params.writes, 2);
+    assert_eq!(s.spark.params.rounding, Rounding::Floor);
+    assert_eq!(s.spark.calls, 5);
+}
+
+#[test]
+fn bad_spark_parameters_name_their_line_and_field() {
+    let bad = |extra: &str| parse(&(spark() + "ttl_cap = 10\n" + extra)).unwrap_err();
+    let e = bad("rounding = \"up\"\n");
+    assert_eq!((e.line, e.field.as_str()), (13, "spark.rounding"), "{e}");
+    let e = bad("ttl = 11\n");
+    assert_eq!((e.line, e.field.as_str()), (13, "spark.ttl"), "{e}");
+    assert!(e.message.contains("0..=ttl_cap"), "{e}");
+    let e = bad("calls = 0\n");
+    assert_eq!((e.line, e.field.as_str()), (13, "spark.calls"), "{e}");
+    let e = bad("limit = 3\n");
+    assert_eq!(e.line, 13, "{e}");
+    assert!(e.message.contains("unknown field `limit`"), "{e}");
+}
+
+#[test]
+fn only_spark_scenarios_take_a_spark_section() {
+    let (line, field, msg) = rejected("[spark]\nreads = 1\n");
+    assert_eq!((line, field.as_str()), (11, "spark"));
+    assert!(msg.contains("only a spark scenario"), "{msg}");
+}

@@ -24,6 +24,7 @@ pub struct Violation {
     pub ops: Vec<u64>,
 }
 
+pub mod clock;
 pub mod kv;
 pub mod linear;
 
