@@ -7,7 +7,9 @@
 
 use std::fmt;
 
+pub mod frame;
 pub mod kv;
+pub mod suspension;
 
 /// What a backend is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +40,7 @@ impl Info {
 /// Every backend, in name order.
 pub fn all() -> Vec<Info> {
     let mut all: Vec<Info> = kv::BACKENDS.to_vec();
+    all.extend_from_slice(suspension::BACKENDS);
     all.sort_by_key(|b| b.name);
     all
 }
