@@ -95,7 +95,7 @@ pub fn named(name: &str) -> Option<Reference> {
 /// The log's file: one JSON record a line.
 const LOG: &str = "log";
 /// How long the dedup-after-effect mutant takes between its two syncs.
-const WINDOW: Duration = Duration::from_millis(20);
+const WINDOW: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "msg")]
