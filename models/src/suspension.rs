@@ -485,28 +485,6 @@ impl SuspOp {
         }
     }
 
-    /// The millisecond it runs at.
-    pub fn now(&self) -> Ms {
-        match self {
-            SuspOp::Claim { now, .. }
-            | SuspOp::Reclaim { now, .. }
-            | SuspOp::Renew { now, .. }
-            | SuspOp::MarkExpired { now, .. }
-            | SuspOp::CreatePending { now, .. }
-            | SuspOp::Suspend { now, .. }
-            | SuspOp::Resume { now, .. }
-            | SuspOp::ExpireSuspension { now, .. }
-            | SuspOp::CloseWaitpoint { now, .. }
-            | SuspOp::Rotate { now, .. }
-            | SuspOp::ListKids { now, .. }
-            | SuspOp::Register { now, .. }
-            | SuspOp::Caps { now, .. } => *now,
-            SuspOp::Deliver(s) | SuspOp::Buffer(s) => s.now,
-        }
-    }
-}
-
-impl SuspOp {
     /// The same operation `by` milliseconds later: its time and the deadlines it sets.
     pub fn later(&self, by: Ms) -> SuspOp {
         let mut op = self.clone();
@@ -1096,7 +1074,7 @@ fn rotate(k: &mut Keys, kid: &str, secret: &str, grace: Ms, now: Ms) -> SuspRet 
     if kid.is_empty() || kid.contains(':') {
         return SuspRet::err("invalid_kid");
     }
-    if secret.is_empty() || secret.len() % 2 != 0 || !secret.bytes().all(|b| b.is_ascii_hexdigit())
+    if secret.is_empty() || secret.len() & 1 != 0 || !secret.bytes().all(|b| b.is_ascii_hexdigit())
     {
         return SuspRet::err("invalid_secret_hex");
     }

@@ -227,3 +227,20 @@ fn clock_jumps() {
     let (_, field, _) = rejected("[[fault]]\nat = \"1s\"\ncrash = \"server-1\"\njump = \"1s\"\n");
     assert_eq!(field, "fault[1].jump");
 }
+
+#[test]
+fn the_suspension_section_is_checked_with_line_and_field() {
+    let (line, field, message) = rejected("[suspension]\nlease_ttl = \"50ms\"\n");
+    assert_eq!((line, field.as_str()), (11, "suspension"));
+    assert!(message.contains("only a suspension scenario"), "{message}");
+
+    let suspension = GOOD
+        .replace("\"kv\"", "\"suspension\"")
+        .replace("{ get = 1, put = 1 }", "{ claim = 1, deliver = 1 }");
+    let e = parse(&format!("{suspension}[suspension]\nclock = \"0ms\"\n")).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (12, "suspension.clock"));
+    let e = parse(&format!("{suspension}[suspension]\ngrace = \"soon\"\n")).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (12, "suspension.grace"));
+    let s = parse(&format!("{suspension}[suspension]\ngrace = \"7ms\"\n")).unwrap();
+    assert_eq!(s.suspension.grace, std::time::Duration::from_millis(7));
+}

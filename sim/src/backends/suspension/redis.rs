@@ -188,18 +188,15 @@ impl Redis {
         self.fcall(function, &keys, &args).await
     }
 
+    /// `ff_claim_execution`, or `ff_claim_resumed_execution` where the Lua asks for it,
+    /// once the grant is issued.
     async fn claim(
         &mut self,
-        eid: &str,
+        k: &Keys,
         worker: &str,
         lease: &str,
         ttl: u64,
     ) -> Result<SuspRet, String> {
-        let k = Keys::of(eid);
-        let granted = self.grant("ff_issue_claim_grant", &k, worker).await?;
-        if !matches!(granted, SuspRet::Ok(_)) {
-            return Ok(granted);
-        }
         let ttl = ttl.to_string();
         let renew_before = (ttl.parse::<u64>().unwrap_or(0) * 2 / 3).to_string();
         let keys = [
@@ -254,18 +251,14 @@ impl Redis {
         self.fcall("ff_claim_resumed_execution", &keys, &args).await
     }
 
+    /// `ff_reclaim_execution`, once the grant is issued.
     async fn reclaim(
         &mut self,
-        eid: &str,
+        k: &Keys,
         worker: &str,
         lease: &str,
         ttl: u64,
     ) -> Result<SuspRet, String> {
-        let k = Keys::of(eid);
-        let granted = self.grant("ff_issue_reclaim_grant", &k, worker).await?;
-        if !matches!(granted, SuspRet::Ok(_)) {
-            return Ok(granted);
-        }
         let index = self.hget(&k.exec("core"), "current_attempt_index").await?;
         let keys = [
             k.exec("core"),
@@ -411,19 +404,23 @@ impl SuspClient for Redis {
         let k = Keys::of(op.eid().unwrap_or("e0"));
         match op {
             SuspOp::Claim {
-                eid,
-                worker,
-                lease,
-                ttl,
-                ..
-            } => self.claim(eid, worker, lease, *ttl).await,
-            SuspOp::Reclaim {
-                eid,
-                worker,
-                lease,
-                ttl,
-                ..
-            } => self.reclaim(eid, worker, lease, *ttl).await,
+                worker, lease, ttl, ..
+            }
+            | SuspOp::Reclaim {
+                worker, lease, ttl, ..
+            } => {
+                let reclaim = matches!(op, SuspOp::Reclaim { .. });
+                let grant = if reclaim {
+                    "ff_issue_reclaim_grant"
+                } else {
+                    "ff_issue_claim_grant"
+                };
+                match self.grant(grant, &k, worker).await? {
+                    SuspRet::Ok(_) if reclaim => self.reclaim(&k, worker, lease, *ttl).await,
+                    SuspRet::Ok(_) => self.claim(&k, worker, lease, *ttl).await,
+                    refused => Ok(refused),
+                }
+            }
             SuspOp::Renew { fence, ttl, .. } => {
                 let keys = [
                     k.exec("core"),
