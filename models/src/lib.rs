@@ -16,6 +16,7 @@ use std::hash::Hash;
 pub mod kv;
 pub mod register;
 pub mod spark;
+pub mod suspension;
 
 /// A sequential specification of a protocol.
 pub trait Model {

@@ -50,6 +50,16 @@
 //!   read as the time of day, for TTLs and leases) moves; a skew is a jump at `0s`.
 //!
 //! Host names are `server-1..N` and `client-1..M`; `server-*` and `client-*` name them all.
+//!
+//! A `suspension` scenario may add a `[suspension]` section (defaults shown):
+//!
+//! ```toml
+//! [suspension]
+//! lease_ttl = "200ms"   # the lease a claim asks for
+//! grace = "100ms"       # how long a rotated-out HMAC key stays valid
+//! timeout = "300ms"     # suspension and pending-waitpoint timeouts, from now
+//! clock = "1ms"         # resolution of the callers' clocks, which stamp operations
+//! ```
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -83,6 +93,28 @@ pub struct Scenario {
     pub expect: Expect,
     /// The `[spark]` section (defaults unless the protocol is `spark`).
     pub spark: Spark,
+    /// The `[suspension]` section (its defaults for other protocols).
+    pub suspension: SuspensionTimes,
+}
+
+/// The suspension workload's times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SuspensionTimes {
+    pub lease_ttl: Duration,
+    pub grace: Duration,
+    pub timeout: Duration,
+    pub clock: Duration,
+}
+
+impl Default for SuspensionTimes {
+    fn default() -> Self {
+        SuspensionTimes {
+            lease_ttl: Duration::from_millis(200),
+            grace: Duration::from_millis(100),
+            timeout: Duration::from_millis(300),
+            clock: Duration::from_millis(1),
+        }
+    }
 }
 
 /// What the clients do.
@@ -149,6 +181,23 @@ fn operations(protocol: &str) -> Option<&'static [&'static str]> {
             "scan",
         ]),
         "spark" => Some(&["get", "set", "delete", "list", "pull"]),
+        "suspension" => Some(&[
+            "claim",
+            "reclaim",
+            "renew",
+            "mark_expired",
+            "create_pending",
+            "suspend",
+            "deliver",
+            "buffer",
+            "resume",
+            "expire_suspension",
+            "close_waitpoint",
+            "rotate",
+            "list_kids",
+            "register",
+            "caps",
+        ]),
         _ => None,
     }
 }
@@ -171,6 +220,16 @@ struct Raw {
     #[serde(default)]
     expect: RawExpect,
     spark: Option<Spanned<spark::Raw>>,
+    suspension: Option<Spanned<RawSuspension>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSuspension {
+    lease_ttl: Option<Spanned<String>>,
+    grace: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    clock: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -372,7 +431,7 @@ impl Locator<'_> {
             return Err(self.error(
                 raw.protocol.span(),
                 "protocol",
-                format!("unknown protocol {protocol:?}; known: kv, spark"),
+                format!("unknown protocol {protocol:?}; known: kv, spark, suspension"),
             ));
         };
         let backend = match &raw.backend {
@@ -485,6 +544,7 @@ impl Locator<'_> {
             Some(s) => self.spark(s.get_ref())?,
             None => Spark::default(),
         };
+        let suspension = self.suspension(&protocol, raw.suspension.as_ref())?;
 
         Ok(Scenario {
             path: self.path.to_path_buf(),
@@ -508,7 +568,41 @@ impl Locator<'_> {
                 linearizable: raw.expect.linearizable,
             },
             spark,
+            suspension,
         })
+    }
+
+    /// The `[suspension]` section: only for the suspension protocol; times above zero.
+    fn suspension(
+        &self,
+        protocol: &str,
+        raw: Option<&Spanned<RawSuspension>>,
+    ) -> Result<SuspensionTimes, Error> {
+        let mut times = SuspensionTimes::default();
+        let Some(raw) = raw else { return Ok(times) };
+        if protocol != "suspension" {
+            return Err(self.error(
+                raw.span(),
+                "suspension",
+                format!("only a suspension scenario takes this section, not a {protocol} one"),
+            ));
+        }
+        let r = raw.get_ref();
+        for (name, value, slot) in [
+            ("lease_ttl", &r.lease_ttl, &mut times.lease_ttl),
+            ("grace", &r.grace, &mut times.grace),
+            ("timeout", &r.timeout, &mut times.timeout),
+            ("clock", &r.clock, &mut times.clock),
+        ] {
+            let Some(v) = value else { continue };
+            let field = format!("suspension.{name}");
+            let d = self.duration(&field, v)?;
+            if d < Duration::from_millis(1) {
+                return Err(self.error(v.span(), &field, "must be at least 1ms"));
+            }
+            *slot = d;
+        }
+        Ok(times)
     }
 
     fn hosts(

@@ -267,4 +267,20 @@ fn only_spark_scenarios_take_a_spark_section() {
     let (line, field, msg) = rejected("[spark]\nreads = 1\n");
     assert_eq!((line, field.as_str()), (11, "spark"));
     assert!(msg.contains("only a spark scenario"), "{msg}");
+
+#[test]
+fn the_suspension_section_is_checked_with_line_and_field() {
+    let (line, field, message) = rejected("[suspension]\nlease_ttl = \"50ms\"\n");
+    assert_eq!((line, field.as_str()), (11, "suspension"));
+    assert!(message.contains("only a suspension scenario"), "{message}");
+
+    let suspension = GOOD
+        .replace("\"kv\"", "\"suspension\"")
+        .replace("{ get = 1, put = 1 }", "{ claim = 1, deliver = 1 }");
+    let e = parse(&format!("{suspension}[suspension]\nclock = \"0ms\"\n")).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (12, "suspension.clock"));
+    let e = parse(&format!("{suspension}[suspension]\ngrace = \"soon\"\n")).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (12, "suspension.grace"));
+    let s = parse(&format!("{suspension}[suspension]\ngrace = \"7ms\"\n")).unwrap();
+    assert_eq!(s.suspension.grace, std::time::Duration::from_millis(7));
 }

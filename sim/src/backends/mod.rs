@@ -10,6 +10,7 @@ use std::fmt;
 pub mod frame;
 pub mod kv;
 pub mod spark;
+pub mod suspension;
 
 /// What a backend is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +42,7 @@ impl Info {
 pub fn all() -> Vec<Info> {
     let mut all: Vec<Info> = kv::BACKENDS.to_vec();
     all.extend(spark::BACKENDS);
+    all.extend(suspension::BACKENDS);
     all.sort_by_key(|b| b.name);
     all
 }

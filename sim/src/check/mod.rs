@@ -27,6 +27,7 @@ pub struct Violation {
 pub mod clock;
 pub mod kv;
 pub mod linear;
+pub mod suspension;
 
 use squall_models::Model;
 use std::fmt::Display;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 pub mod kv;
 pub mod spark;
+pub mod suspension;
 
 /// A name from `mix`, drawn with the weights given (in name order, so the draw is stable).
 pub(crate) fn pick<'a, R: Rng>(mix: &'a BTreeMap<String, u32>, rng: &mut R) -> &'a str {

@@ -1,0 +1,173 @@
+//! The model against FlowFabric's real Lua library (`ff-script` 0.2.0, v6) in a real
+//! `redis-server`: seeded random operation sequences from the suspension workload, driven
+//! through FCALL by `suspension/flowfabric-redis`'s client; the model must accept every
+//! answer the library gives.
+//!
+//! The test starts its own `redis-server` on a free 127.0.0.1 port without persistence and
+//! stops it when done. Live: it reads the wall clock (for its time limit and through
+//! Redis's `TIME`); Lua functions read `TIME` once per call, so each answer is judged at
+//! every millisecond between a `TIME` read just before the call and one just after.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use squall::backends::suspension::redis::Redis;
+use squall::backends::suspension::SuspClient;
+use squall::protocol::Protocol;
+use squall::scenario::Scenario;
+use squall::workload::suspension::{params, Suspension};
+use squall_models::suspension::{State, SuspRet, Suspension as Model};
+use squall_models::Model as _;
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SEQUENCES: u64 = 200;
+const OPS: usize = 40;
+const LIMIT: Duration = Duration::from_secs(90);
+/// More candidate states than this means the bracket times never pin down.
+const STATES: usize = 64;
+
+const SCENARIO: &str = r#"
+name = "differential"
+protocol = "suspension"
+duration = "1s"
+[topology]
+servers = 1
+clients = 1
+[workload]
+keys = 2
+ops_per_client = 1
+mix = { claim = 4, reclaim = 2, renew = 3, mark_expired = 2, create_pending = 2, suspend = 4, deliver = 5, buffer = 2, resume = 1, expire_suspension = 2, close_waitpoint = 1, rotate = 2, list_kids = 1, register = 1, caps = 1 }
+[suspension]
+lease_ttl = "40ms"
+grace = "25ms"
+timeout = "50ms"
+"#;
+
+/// Our own `redis-server`, stopped on drop.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start() -> (Server, String) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start redis-server ({e}); install it with: apt-get install -y redis-server"
+            )
+        });
+    (Server(child), format!("redis://127.0.0.1:{port}/"))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_model_accepts_what_the_lua_answers() {
+    let (_server, url) = start();
+    let scenario = Scenario::parse("differential.toml".as_ref(), SCENARIO).unwrap();
+    let model = Model::new(params(&scenario));
+    let mut redis = None;
+    for _ in 0..100 {
+        match Redis::start(&url, ff_script::LIBRARY_SOURCE, model.params.clone()).await {
+            Ok(r) => {
+                redis = Some(r);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let mut redis = redis.expect("redis-server did not come up");
+    let began = Instant::now();
+    let (mut ops, mut sequences) = (0, 0);
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for seed in 0..SEQUENCES {
+        if began.elapsed() > LIMIT {
+            break;
+        }
+        redis.reset().await.unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut memory = Default::default();
+        let mut states: Vec<State> = vec![model.init()];
+        let mut done: Vec<String> = vec![];
+        for n in 0..OPS {
+            let intent = Suspension::draw(&scenario, 1, n, &mut rng);
+            tokio::time::sleep(Duration::from_millis(rng.random_range(0..8))).await;
+            let before = redis.time().await.unwrap();
+            let op = <Suspension as Protocol>::op(&memory, &intent).later(before);
+            let ret = redis.call(&op).await.unwrap();
+            let after = redis.time().await.unwrap();
+            let mut next: Vec<State> = vec![];
+            for t in before..=after {
+                let at = op.later(t - before);
+                for s in &states {
+                    if let Some(n) = model.step(s, &at, Some(&ret)) {
+                        if !next.contains(&n) {
+                            next.push(n);
+                        }
+                    }
+                }
+            }
+            done.push(format!("{op} -> {ret}"));
+            if next.is_empty() {
+                let (_, want) = model.apply(&states[0], &op, None);
+                panic!(
+                    "sequence {seed}, operation {n}: the Lua answered {ret}, the model {want} (times {before}..={after}); model state {:?}\n{}",
+                    states[0],
+                    done.join("\n")
+                );
+            }
+            next.truncate(STATES);
+            states = next;
+            Suspension::learn(&mut memory, &op, &ret);
+            ops += 1;
+            *seen.entry(kind(&op.to_string(), &ret)).or_default() += 1;
+        }
+        sequences += 1;
+    }
+    println!("{sequences} sequences, {ops} operations: every answer accepted");
+    for (kind, count) in &seen {
+        println!("{count:6}  {kind}");
+    }
+    assert!(
+        sequences >= 20,
+        "only {sequences} sequences within {LIMIT:?}"
+    );
+}
+
+/// An operation's name and its answer's head, for the tally.
+fn kind(op: &str, ret: &SuspRet) -> String {
+    let head = match ret {
+        SuspRet::Ok(f) | SuspRet::AlreadySatisfied(f) | SuspRet::Duplicate(f) => {
+            let status = ret.to_string();
+            let status = status.split(' ').next().unwrap_or("").to_string();
+            let word = f
+                .iter()
+                .find(|x| x.chars().all(|c| c.is_ascii_lowercase() || c == '_') && !x.is_empty());
+            format!("{status} {}", word.map_or("", String::as_str))
+        }
+        other => other.to_string(),
+    };
+    format!("{} -> {head}", op.split(' ').next().unwrap_or(""))
+}
