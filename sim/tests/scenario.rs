@@ -267,6 +267,7 @@ fn only_spark_scenarios_take_a_spark_section() {
     let (line, field, msg) = rejected("[spark]\nreads = 1\n");
     assert_eq!((line, field.as_str()), (11, "spark"));
     assert!(msg.contains("only a spark scenario"), "{msg}");
+}
 
 #[test]
 fn the_suspension_section_is_checked_with_line_and_field() {
