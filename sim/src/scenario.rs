@@ -50,6 +50,14 @@
 //!   read as the time of day, for TTLs and leases) moves; a skew is a jump at `0s`.
 //!
 //! Host names are `server-1..N` and `client-1..M`; `server-*` and `client-*` name them all.
+//!
+//! What the bucket keeps of its past writes (what a watch can resume from), for backends and
+//! checkers alike:
+//!
+//! ```toml
+//! [bucket]
+//! history = 1                   # writes kept per key, 1..=64 (NATS `history`; default 1)
+//! ```
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -58,6 +66,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
+
+use squall_models::watch::Retention;
+use std::sync::LazyLock;
 
 use crate::faults::{Fault, Schedule};
 
@@ -78,6 +89,8 @@ pub struct Scenario {
     pub latency: (Duration, Duration),
     pub faults: Schedule,
     pub expect: Expect,
+    /// What the bucket keeps of past writes (`[bucket]`).
+    pub bucket: Retention,
 }
 
 /// What the clients do.
@@ -128,21 +141,27 @@ pub const MAX_HOSTS: usize = 256;
 pub const MAX_OPS_PER_CLIENT: usize = 1_000_000;
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
+const KV_OPERATIONS: &[&str] = &[
+    "get",
+    "entry",
+    "put",
+    "create",
+    "update",
+    "delete",
+    "delete_with_version",
+    "purge",
+    "keys",
+    "scan",
+];
+
 /// The operation names a protocol's workload accepts in `mix`.
 fn operations(protocol: &str) -> Option<&'static [&'static str]> {
+    // A watch history has writers too.
+    static WATCH: LazyLock<Vec<&str>> =
+        LazyLock::new(|| [KV_OPERATIONS, crate::workload::watch::WATCHES].concat());
     match protocol {
-        "kv" => Some(&[
-            "get",
-            "entry",
-            "put",
-            "create",
-            "update",
-            "delete",
-            "delete_with_version",
-            "purge",
-            "keys",
-            "scan",
-        ]),
+        "kv" => Some(KV_OPERATIONS),
+        "watch" => Some(&WATCH),
         _ => None,
     }
 }
@@ -164,6 +183,13 @@ struct Raw {
     fault: Vec<RawFault>,
     #[serde(default)]
     expect: RawExpect,
+    bucket: Option<RawBucket>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBucket {
+    history: Option<Spanned<usize>>,
 }
 
 #[derive(Deserialize)]
@@ -365,7 +391,7 @@ impl Locator<'_> {
             return Err(self.error(
                 raw.protocol.span(),
                 "protocol",
-                format!("unknown protocol {protocol:?}; known: kv"),
+                format!("unknown protocol {protocol:?}; known: kv, watch"),
             ));
         };
         let backend = match &raw.backend {
@@ -389,7 +415,11 @@ impl Locator<'_> {
                     Some(_) => name.clone(),
                 }
             }
-            None => format!("{protocol}/reference"),
+            // The protocol's reference backend: `kv/reference` serves `watch` too.
+            None => crate::backends::all()
+                .into_iter()
+                .find(|b| b.kind == crate::backends::Kind::Reference && b.serves(&protocol))
+                .map_or(format!("{protocol}/reference"), |b| b.name.to_string()),
         };
         let seeds = match &raw.seeds {
             Some(s) => parse_seeds(s.get_ref()).map_err(|m| self.error(s.span(), "seeds", m))?,
@@ -470,6 +500,13 @@ impl Locator<'_> {
         for (i, f) in raw.fault.iter().enumerate() {
             self.fault(&mut faults, i + 1, f, &hosts, latency.1)?;
         }
+        let mut bucket = Retention::default();
+        if let Some(h) = raw.bucket.as_ref().and_then(|b| b.history.as_ref()) {
+            bucket.history = *h.get_ref();
+            if !(1..=64).contains(&bucket.history) {
+                return Err(self.error(h.span(), "bucket.history", "must be in 1..=64"));
+            }
+        }
 
         Ok(Scenario {
             path: self.path.to_path_buf(),
@@ -492,6 +529,7 @@ impl Locator<'_> {
             expect: Expect {
                 linearizable: raw.expect.linearizable,
             },
+            bucket,
         })
     }
 

@@ -10,6 +10,7 @@ use crate::protocol::Protocol;
 use crate::report::{Outcome, Run};
 use crate::scenario::Scenario;
 use crate::workload::kv::Kv;
+use crate::workload::watch::Watches;
 use crate::world;
 
 /// Run one seed of `scenario` against `backend`. Never panics: a backend that panics or
@@ -27,6 +28,7 @@ pub fn run_keeping(
 ) -> (Run, Option<String>) {
     let dispatch = || match scenario.protocol.as_str() {
         "kv" => simulate::<Kv>(scenario, backend, seed, json),
+        "watch" => simulate::<Watches>(scenario, backend, seed, json),
         other => unreachable!("scenario validation admits no protocol {other:?}"),
     };
     catch_unwind(AssertUnwindSafe(dispatch)).unwrap_or_else(|panic| {
