@@ -190,7 +190,7 @@ impl<'a> Writes<'a> {
             None => self.split(o, &w.scope, &got.updates)?,
         }
         if got.end == End::CursorExpired {
-            self.expiry(o, w, got, retention)?;
+            self.expiry(o, w, got, retention.history)?;
         }
         Ok(())
     }
@@ -335,13 +335,7 @@ impl<'a> Writes<'a> {
     }
 
     /// Rule 5 for watch `o`, which answered `CursorExpired`.
-    fn expiry(
-        &self,
-        o: &Op,
-        w: &Watch,
-        got: &Watched,
-        retention: Retention,
-    ) -> Result<(), Violation> {
+    fn expiry(&self, o: &Op, w: &Watch, got: &Watched, history: usize) -> Result<(), Violation> {
         let last = got.updates.last().map(Update::rev);
         let cursor = w.from.max(last).unwrap_or(0);
         let answered = o.done.unwrap_or(usize::MAX);
@@ -358,7 +352,7 @@ impl<'a> Writes<'a> {
                 .map(|(_, op)| *op)
                 .collect();
                 let purge = after.iter().any(|op| matches!(op, KvOp::Purge { .. }));
-                after.len() > retention.history || (after.len() >= 2 && purge)
+                after.len() > history || (after.len() >= 2 && purge)
             });
         if droppable {
             return Ok(());
@@ -366,7 +360,7 @@ impl<'a> Writes<'a> {
         Err(violation(
             format!(
                 "watch #{} answered cursor-expired after @{cursor}, but no key in scope has had enough writes since to drop one (history {})",
-                o.id, retention.history
+                o.id, history
             ),
             vec![o.id],
         ))
