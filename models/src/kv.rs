@@ -141,6 +141,8 @@ pub enum KvError {
     RevisionMismatch,
     /// The request was never sent: no effect.
     NotConnected,
+    /// A watch's cursor needs a write that retention dropped.
+    CursorExpired,
     /// Anything else the backend reported; its effect is unknown.
     Failed(String),
 }
@@ -275,6 +277,7 @@ impl fmt::Display for KvError {
             KvError::AlreadyExists => write!(f, "already-exists"),
             KvError::RevisionMismatch => write!(f, "revision-mismatch"),
             KvError::NotConnected => write!(f, "not-connected"),
+            KvError::CursorExpired => write!(f, "cursor-expired"),
             KvError::Failed(why) => write!(f, "failed {why:?}"),
         }
     }

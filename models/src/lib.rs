@@ -17,6 +17,7 @@ pub mod kv;
 pub mod register;
 pub mod spark;
 pub mod suspension;
+pub mod watch;
 
 /// A sequential specification of a protocol.
 pub trait Model {

@@ -60,6 +60,14 @@
 //! timeout = "300ms"     # suspension and pending-waitpoint timeouts, from now
 //! clock = "1ms"         # resolution of the callers' clocks, which stamp operations
 //! ```
+//!
+//! What the bucket keeps of its past writes (what a watch can resume from), for backends and
+//! checkers alike:
+//!
+//! ```toml
+//! [bucket]
+//! history = 1                   # writes kept per key, 1..=64 (NATS `history`; default 1)
+//! ```
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -68,6 +76,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
+
+use squall_models::watch::Retention;
+use std::sync::LazyLock;
 
 use crate::faults::{Fault, Schedule};
 
@@ -95,6 +106,8 @@ pub struct Scenario {
     pub spark: Spark,
     /// The `[suspension]` section (its defaults for other protocols).
     pub suspension: SuspensionTimes,
+    /// What the bucket keeps of past writes (`[bucket]`).
+    pub bucket: Retention,
 }
 
 /// The suspension workload's times.
@@ -165,21 +178,27 @@ pub const MAX_HOSTS: usize = 256;
 pub const MAX_OPS_PER_CLIENT: usize = 1_000_000;
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
+const KV_OPERATIONS: &[&str] = &[
+    "get",
+    "entry",
+    "put",
+    "create",
+    "update",
+    "delete",
+    "delete_with_version",
+    "purge",
+    "keys",
+    "scan",
+];
+
 /// The operation names a protocol's workload accepts in `mix`.
 fn operations(protocol: &str) -> Option<&'static [&'static str]> {
+    // A watch history has writers too.
+    static WATCH: LazyLock<Vec<&str>> =
+        LazyLock::new(|| [KV_OPERATIONS, crate::workload::watch::WATCHES].concat());
     match protocol {
-        "kv" => Some(&[
-            "get",
-            "entry",
-            "put",
-            "create",
-            "update",
-            "delete",
-            "delete_with_version",
-            "purge",
-            "keys",
-            "scan",
-        ]),
+        "kv" => Some(KV_OPERATIONS),
+        "watch" => Some(&WATCH),
         "spark" => Some(&["get", "set", "delete", "list", "pull"]),
         "suspension" => Some(&[
             "claim",
@@ -221,6 +240,7 @@ struct Raw {
     expect: RawExpect,
     spark: Option<Spanned<spark::Raw>>,
     suspension: Option<Spanned<RawSuspension>>,
+    bucket: Option<RawBucket>,
 }
 
 #[derive(Deserialize)]
@@ -230,6 +250,12 @@ struct RawSuspension {
     grace: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     clock: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBucket {
+    history: Option<Spanned<usize>>,
 }
 
 #[derive(Deserialize)]
@@ -431,7 +457,7 @@ impl Locator<'_> {
             return Err(self.error(
                 raw.protocol.span(),
                 "protocol",
-                format!("unknown protocol {protocol:?}; known: kv, spark, suspension"),
+                format!("unknown protocol {protocol:?}; known: kv, watch, spark, suspension"),
             ));
         };
         let backend = match &raw.backend {
@@ -455,7 +481,11 @@ impl Locator<'_> {
                     Some(_) => name.clone(),
                 }
             }
-            None => format!("{protocol}/reference"),
+            // The protocol's reference backend: `kv/reference` serves `watch` too.
+            None => crate::backends::all()
+                .into_iter()
+                .find(|b| b.kind == crate::backends::Kind::Reference && b.serves(&protocol))
+                .map_or(format!("{protocol}/reference"), |b| b.name.to_string()),
         };
         let seeds = match &raw.seeds {
             Some(s) => parse_seeds(s.get_ref()).map_err(|m| self.error(s.span(), "seeds", m))?,
@@ -536,6 +566,13 @@ impl Locator<'_> {
         for (i, f) in raw.fault.iter().enumerate() {
             self.fault(&mut faults, i + 1, f, &hosts, latency.1)?;
         }
+        let mut bucket = Retention::default();
+        if let Some(h) = raw.bucket.as_ref().and_then(|b| b.history.as_ref()) {
+            bucket.history = *h.get_ref();
+            if !(1..=64).contains(&bucket.history) {
+                return Err(self.error(h.span(), "bucket.history", "must be in 1..=64"));
+            }
+        }
 
         let spark = match &raw.spark {
             Some(s) if protocol != "spark" => {
@@ -569,6 +606,7 @@ impl Locator<'_> {
             },
             spark,
             suspension,
+            bucket,
         })
     }
 

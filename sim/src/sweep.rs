@@ -14,6 +14,7 @@ use crate::scenario::Scenario;
 use crate::workload::kv::Kv;
 use crate::workload::spark::Spark;
 use crate::workload::suspension::Suspension;
+use crate::workload::watch::Watches;
 use crate::{live, world};
 
 /// Run one seed of `scenario` against `backend`. Never panics: a backend that panics or
@@ -46,6 +47,7 @@ pub fn run_keeping(
         "kv" => simulate::<Kv>(scenario, backend, seed, json),
         "spark" => simulate::<Spark>(scenario, backend, seed, json),
         "suspension" => simulate::<Suspension>(scenario, backend, seed, json),
+        "watch" => simulate::<Watches>(scenario, backend, seed, json),
         other => unreachable!("scenario validation admits no protocol {other:?}"),
     };
     catch_unwind(AssertUnwindSafe(dispatch)).unwrap_or_else(|panic| {

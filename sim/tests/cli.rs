@@ -43,11 +43,13 @@ fn list_backends() {
     assert!(o.status.success());
     let out = stdout(&o);
     assert!(
-        out.lines().any(|l| l == "kv/reference\tkv\treference"),
+        out.lines()
+            .any(|l| l == "kv/reference\tkv,watch\treference"),
         "{out}"
     );
     assert!(
-        out.lines().any(|l| l == "kv/mutant-stale-read\tkv\tmutant"),
+        out.lines()
+            .any(|l| l == "kv/mutant-stale-read\tkv,watch\tmutant"),
         "{out}"
     );
     for line in out.lines() {

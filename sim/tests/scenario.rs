@@ -36,13 +36,30 @@ fn shipped_scenarios_load() {
     let all = common::scenarios();
     assert!(all.len() >= 5, "{} scenarios", all.len());
     for s in all {
-        assert_eq!(
-            s.backend,
-            format!("{}/reference", s.protocol),
-            "{}",
-            s.path.display()
-        );
+        let backend = squall::backends::find(&s.backend).unwrap();
+        assert_eq!(backend.kind, squall::backends::Kind::Reference);
+        assert!(backend.serves(&s.protocol), "{}", s.path.display());
     }
+}
+
+#[test]
+fn bucket_retention() {
+    assert_eq!(parse(GOOD).unwrap().bucket.history, 1);
+    let s = parse(&format!("{GOOD}[bucket]\nhistory = 5\n")).unwrap();
+    assert_eq!(s.bucket.history, 5);
+    let (line, field, message) = rejected("[bucket]\nhistory = 65\n");
+    assert_eq!((line, field.as_str()), (12, "bucket.history"));
+    assert!(message.contains("1..=64"), "{message}");
+    let (line, field, _) = rejected("[bucket]\nmax_age = \"1s\"\n");
+    assert_eq!((line, field.as_str()), (12, "bucket.max_age"));
+}
+
+#[test]
+fn a_watch_scenario_runs_on_kv_reference_by_default() {
+    let text = GOOD
+        .replace(r#"protocol = "kv""#, r#"protocol = "watch""#)
+        .replace("get = 1", "watch_all_from = 1");
+    assert_eq!(parse(&text).unwrap().backend, "kv/reference");
 }
 
 #[test]

@@ -28,6 +28,7 @@ pub mod clock;
 pub mod kv;
 pub mod linear;
 pub mod suspension;
+pub mod watch;
 
 use squall_models::Model;
 use std::fmt::Display;

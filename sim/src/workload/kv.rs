@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::backends;
 use crate::check::{self, Verdict};
-use crate::history::History;
+use crate::history::{History, Operation};
 use crate::protocol::Protocol;
 use crate::protocol::System;
 use crate::scenario::Scenario;
@@ -35,27 +35,9 @@ impl Protocol for Kv {
         let w = &scenario.workload;
         let key = format!("k{}", rng.random_range(0..w.keys));
         let value = format!("c{client}.{n}");
-        match super::pick(&w.mix, rng) {
-            "get" => KvOp::Get { key },
-            "entry" => KvOp::Entry { key },
-            "put" => KvOp::Put { key, value },
-            "create" => KvOp::Create { key, value },
-            "update" => KvOp::Update {
-                key,
-                value,
-                expected: 0,
-            },
-            "delete" => KvOp::Delete { key },
-            "delete_with_version" => KvOp::DeleteWithVersion { key, expected: 0 },
-            "purge" => KvOp::Purge { key },
-            "keys" => KvOp::Keys {
-                prefix: String::new(),
-            },
-            "scan" => KvOp::Scan {
-                prefix: String::new(),
-            },
-            other => unreachable!("scenario validation admits no kv operation {other:?}"),
-        }
+        let name = super::pick(&w.mix, rng);
+        named(name, key, value)
+            .unwrap_or_else(|| unreachable!("scenario validation admits no kv operation {name:?}"))
     }
 
     fn op(memory: &Self::Memory, intent: &KvOp) -> KvOp {
@@ -95,14 +77,8 @@ impl Protocol for Kv {
         }
     }
 
-    /// Revision order first (near-linear, and it names the operations at fault), then
-    /// linearizability against the model.
     fn check(_: &Scenario, history: &History<KvOp, KvRet>) -> Verdict {
-        let ops = history.operations();
-        if let Err(v) = check::kv::revisions(&ops) {
-            return Verdict::Violation(v);
-        }
-        check::linearizable(&KvModel, &ops, &Default::default())
+        check_ops(&history.operations())
     }
 
     fn system(name: &str, _: &Scenario) -> Option<Rc<dyn System<Kv>>> {
@@ -112,4 +88,39 @@ impl Protocol for Kv {
     fn live(name: &str) -> Option<Box<dyn crate::live::Backend<Kv>>> {
         backends::kv::live(name)
     }
+}
+
+/// The KV operation a mix name stands for, on `key`, writing `value` if it writes; `None`
+/// for a name that is not a KV operation.
+pub(crate) fn named(name: &str, key: String, value: String) -> Option<KvOp> {
+    Some(match name {
+        "get" => KvOp::Get { key },
+        "entry" => KvOp::Entry { key },
+        "put" => KvOp::Put { key, value },
+        "create" => KvOp::Create { key, value },
+        "update" => KvOp::Update {
+            key,
+            value,
+            expected: 0,
+        },
+        "delete" => KvOp::Delete { key },
+        "delete_with_version" => KvOp::DeleteWithVersion { key, expected: 0 },
+        "purge" => KvOp::Purge { key },
+        "keys" => KvOp::Keys {
+            prefix: String::new(),
+        },
+        "scan" => KvOp::Scan {
+            prefix: String::new(),
+        },
+        _ => return None,
+    })
+}
+
+/// Revision order first (near-linear, and it names the operations at fault), then
+/// linearizability against the model.
+pub(crate) fn check_ops(ops: &[Operation<KvOp, KvRet>]) -> Verdict {
+    if let Err(v) = check::kv::revisions(ops) {
+        return Verdict::Violation(v);
+    }
+    check::linearizable(&KvModel, ops, &Default::default())
 }

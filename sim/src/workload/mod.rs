@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 pub mod kv;
 pub mod spark;
 pub mod suspension;
+pub mod watch;
 
 /// A name from `mix`, drawn with the weights given (in name order, so the draw is stable).
 pub(crate) fn pick<'a, R: Rng>(mix: &'a BTreeMap<String, u32>, rng: &mut R) -> &'a str {

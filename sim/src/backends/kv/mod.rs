@@ -1,14 +1,17 @@
 //! KV compare-and-swap backends, reached through a client of slipstream's
-//! `KvReader` / `KvWriter` / `KvPurge` shape.
+//! `KvReader` / `KvWriter` / `KvPurge` shape, and `KvWatcher` for those that serve watches.
 
 use async_trait::async_trait;
 use squall_models::kv::{Entry, KvError, KvOp, KvRet, Rev};
-
+use squall_models::watch::{End, Retention, Scope, Update, Watch, WatchOp, WatchRet, Watched};
 use std::rc::Rc;
+use std::time::Duration;
+use tokio::sync::mpsc;
 
 use super::{Info, Kind};
 use crate::protocol::{Caller, System};
 use crate::workload::kv::Kv;
+use crate::workload::watch::Watches;
 use crate::world::Node;
 
 pub mod nats;
@@ -44,9 +47,29 @@ pub trait KvPurge {
     async fn purge(&mut self, key: &str) -> Result<(), KvError>;
 }
 
+/// Watches, as slipstream's `KvWatcher`: its `watch_all` / `watch_prefix` /
+/// `watch_prefixes` and their `_from` variants are one method with a [`Scope`] here.
+#[async_trait(?Send)]
+pub trait KvWatcher {
+    /// Send the writes in `scope` into `tx` until `tx` closes: without a cursor, the last
+    /// write of every key in scope (markers included) and then each new one; from cursor
+    /// `from`, exactly the writes after it, or `Err(CursorExpired)` once retention dropped
+    /// one. Survives lost connections on its own.
+    async fn watch(
+        &mut self,
+        scope: &Scope,
+        from: Option<Rev>,
+        tx: mpsc::UnboundedSender<Update>,
+    ) -> Result<(), KvError>;
+}
+
 /// A client of a KV backend, as one client host holds it.
 pub trait KvClient: KvReader + KvWriter + KvPurge {}
 impl<T: KvReader + KvWriter + KvPurge> KvClient for T {}
+
+/// A client of a KV backend that serves watches.
+pub trait KvWatchClient: KvClient + KvWatcher {}
+impl<T: KvClient + KvWatcher> KvWatchClient for T {}
 
 /// A KV backend that runs inside the simulation.
 pub trait KvBackend {
@@ -57,9 +80,15 @@ pub trait KvBackend {
     fn client(&self, node: Node) -> Box<dyn KvClient>;
 }
 
+/// A KV backend that serves watches too.
+pub trait KvWatchBackend: KvBackend {
+    /// A client for client host `node`, watches included.
+    fn watch_client(&self, node: Node) -> Box<dyn KvWatchClient>;
+}
+
 /// Call `op` on `client`. Answers the model judges (protocol errors included) come back as
 /// `Ok`; `Err` carries why the outcome is unknown.
-pub async fn call(client: &mut dyn KvClient, op: &KvOp) -> Result<KvRet, String> {
+pub async fn call<C: KvClient + ?Sized>(client: &mut C, op: &KvOp) -> Result<KvRet, String> {
     let ret = match op {
         KvOp::Get { key } => client.get(key).await.map(KvRet::Value),
         KvOp::Entry { key } => client.entry(key).await.map(KvRet::Entry),
@@ -93,37 +122,37 @@ pub async fn call(client: &mut dyn KvClient, op: &KvOp) -> Result<KvRet, String>
 pub const BACKENDS: &[Info] = &[
     Info {
         name: "kv/reference",
-        protocols: &["kv"],
+        protocols: &["kv", "watch"],
         kind: Kind::Reference,
         about: "primary-backup, synchronous majority replication, durable log, request dedup",
     },
     Info {
         name: "kv/mutant-stale-read",
-        protocols: &["kv"],
+        protocols: &["kv", "watch"],
         kind: Kind::Mutant,
         about: "reads served by any server, backups may lag",
     },
     Info {
         name: "kv/mutant-lost-write",
-        protocols: &["kv"],
+        protocols: &["kv", "watch"],
         kind: Kind::Mutant,
         about: "writes acknowledged before they are durable or replicated",
     },
     Info {
         name: "kv/mutant-revision-reset",
-        protocols: &["kv"],
+        protocols: &["kv", "watch"],
         kind: Kind::Mutant,
         about: "revision counter restarts from a wrong value after a restart",
     },
     Info {
         name: "kv/mutant-create-over-tombstone",
-        protocols: &["kv"],
+        protocols: &["kv", "watch"],
         kind: Kind::Mutant,
         about: "create treats an empty-value tombstone as absent",
     },
     Info {
         name: "kv/mutant-double-apply",
-        protocols: &["kv"],
+        protocols: &["kv", "watch"],
         kind: Kind::Mutant,
         about: "no dedup: a retried timed-out write is applied twice",
     },
@@ -133,7 +162,50 @@ pub const BACKENDS: &[Info] = &[
         kind: Kind::RealLive,
         about: "NATS JetStream KV through async-nats, as slipstream maps it; live mode",
     },
+    Info {
+        name: "kv/mutant-watch-drop-on-reconnect",
+        protocols: &["watch"],
+        kind: Kind::Mutant,
+        about: "a watch loses the first update after it reconnects",
+    },
+    Info {
+        name: "kv/mutant-watch-resume-at-cursor",
+        protocols: &["watch"],
+        kind: Kind::Mutant,
+        about: "a watch resumes at its cursor instead of after it: a duplicate",
+    },
+    Info {
+        name: "kv/mutant-watch-skip-compacted",
+        protocols: &["watch"],
+        kind: Kind::Mutant,
+        about: "a resume past dropped history skips it instead of answering CursorExpired",
+    },
+    Info {
+        name: "kv/mutant-watch-relist-no-markers",
+        protocols: &["watch"],
+        kind: Kind::Mutant,
+        about: "a state sync leaves out keys whose last write is a delete or purge marker",
+    },
 ];
+
+/// Watch `w` for its listening time: what it delivered, and how it ended.
+pub async fn listen<C: KvWatcher + ?Sized>(client: &mut C, w: &Watch) -> Watched {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let end = tokio::select! {
+        biased;
+        ended = client.watch(&w.scope, w.from, tx) => match ended {
+            Err(KvError::CursorExpired) => End::CursorExpired,
+            Err(e) => End::Failed(e.to_string()),
+            Ok(()) => End::Failed("the watch stopped before its time".into()),
+        },
+        () = tokio::time::sleep(Duration::from_millis(w.listen_ms)) => End::Listened,
+    };
+    let mut updates = Vec::new();
+    while let Ok(u) = rx.try_recv() {
+        updates.push(u);
+    }
+    Watched { updates, end }
+}
 
 /// The KV backend called `name`, ready to run.
 pub fn system(name: &str) -> Option<Rc<dyn System<Kv>>> {
@@ -143,6 +215,15 @@ pub fn system(name: &str) -> Option<Rc<dyn System<Kv>>> {
 /// The live KV backend called `name`.
 pub fn live(name: &str) -> Option<Box<dyn crate::live::Backend<Kv>>> {
     (name == "kv/nats").then(|| Box::new(nats::Nats::default()) as _)
+}
+
+/// The KV backend called `name` serving watches, keeping `retention`, ready to run.
+pub fn watch_system(name: &str, retention: Retention) -> Option<Rc<dyn System<Watches>>> {
+    let backend = reference::Reference {
+        retention,
+        ..reference::named(name)?
+    };
+    Some(Rc::new(backend))
 }
 
 impl<B: KvBackend> System<Kv> for B {
@@ -159,5 +240,25 @@ impl<B: KvBackend> System<Kv> for B {
 impl Caller<Kv> for Box<dyn KvClient> {
     async fn call(&mut self, op: &KvOp) -> Result<KvRet, String> {
         call(self.as_mut(), op).await
+    }
+}
+
+impl<B: KvWatchBackend> System<Watches> for B {
+    fn serve(&self, node: Node) -> crate::world::Software {
+        KvBackend::serve(self, node)
+    }
+
+    fn client(&self, node: Node) -> Box<dyn Caller<Watches>> {
+        Box::new(self.watch_client(node))
+    }
+}
+
+#[async_trait(?Send)]
+impl Caller<Watches> for Box<dyn KvWatchClient> {
+    async fn call(&mut self, op: &WatchOp) -> Result<WatchRet, String> {
+        match op {
+            WatchOp::Kv(op) => call(self.as_mut(), op).await.map(WatchRet::Kv),
+            WatchOp::Watch(w) => Ok(WatchRet::Watched(listen(self.as_mut(), w).await)),
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use squall_models::kv::{Entry, KvError, KvOp, KvRet, Rev};
+use squall_models::watch::{Scope, Update};
 use std::collections::BTreeMap;
 
 use super::Bug;
@@ -80,6 +81,22 @@ impl Bucket {
         self.rev + 1
     }
 
+    /// The revision of the latest write.
+    pub fn rev(&self) -> Rev {
+        self.rev
+    }
+
+    /// The last write of every key in `scope`, markers included, in revision order: a
+    /// watch's state sync.
+    pub fn sync(&self, scope: &Scope) -> Vec<Update> {
+        let mut updates: Vec<Update> = (self.keys.iter())
+            .filter(|(key, _)| scope.covers(key))
+            .map(|(key, last)| update(key, &last.write, last.rev))
+            .collect();
+        updates.sort_by_key(Update::rev);
+        updates
+    }
+
     /// Record a write at revision `rev`.
     pub fn apply(&mut self, key: &str, write: &Write, rev: Rev) {
         let last = Last {
@@ -136,5 +153,19 @@ pub fn answer(op: &KvOp, rev: Rev) -> KvRet {
         KvOp::Delete { .. } | KvOp::DeleteWithVersion { .. } => KvRet::Deleted(true),
         KvOp::Purge { .. } => KvRet::Purged,
         _ => KvRet::Written(rev),
+    }
+}
+
+/// A write as a watch delivers it: an empty-value put is a delete.
+pub fn update(key: &str, write: &Write, rev: Rev) -> Update {
+    let key = key.to_string();
+    match write {
+        Write::Put(value) if !value.is_empty() => Update::Put {
+            key,
+            value: value.clone(),
+            rev,
+        },
+        Write::Put(_) | Write::Delete => Update::Delete { key, rev },
+        Write::Purge => Update::Purge { key, rev },
     }
 }

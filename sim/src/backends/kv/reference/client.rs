@@ -4,18 +4,25 @@
 //! Servers know a client by its host's name and order its requests by sequence number, so a
 //! client host holds one client per run: a second one would start again at 1 and have its
 //! first requests taken for old ones.
+//!
+//! A watch has a connection of its own to the primary. When the stream goes silent for a
+//! retry period (the primary beats twice as often) or the connection breaks, the client
+//! connects again and resumes from the last revision it delivered, or from the state sync's
+//! revision, so the caller sees one unbroken stream or `CursorExpired`.
 
 use async_trait::async_trait;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use squall_models::kv::{Entry, KvError, KvOp, KvRet, Rev};
+use squall_models::watch::{Scope, Update};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 
 use super::wire::{Conn, Msg};
 use super::Bug;
-use crate::backends::kv::{KvPurge, KvReader, KvWriter};
+use crate::backends::kv::{KvPurge, KvReader, KvWatcher, KvWriter};
 use crate::world::Node;
 
 pub struct Client {
@@ -195,6 +202,55 @@ impl KvPurge for Client {
         match self.call(KvOp::Purge { key: key.into() }).await? {
             KvRet::Purged => Ok(()),
             ret => Err(unexpected(ret)),
+        }
+    }
+}
+
+#[async_trait(?Send)]
+impl KvWatcher for Client {
+    async fn watch(
+        &mut self,
+        scope: &Scope,
+        from: Option<Rev>,
+        tx: UnboundedSender<Update>,
+    ) -> Result<(), KvError> {
+        let primary = self.node.servers[0].clone();
+        let mut cursor = from;
+        let mut reconnected = false;
+        loop {
+            if let Ok(Ok(mut conn)) = timeout(self.retry, Conn::connect(&primary)).await {
+                let from = cursor;
+                let request = Msg::Watch {
+                    scope: scope.clone(),
+                    from,
+                };
+                let sent = matches!(timeout(self.retry, conn.send(&request)).await, Ok(Ok(())));
+                let mut lose = sent && reconnected && self.bug == Some(Bug::DropOnReconnect);
+                while let Ok(Some(msg)) = timeout(self.retry, conn.recv()).await {
+                    let updates = match msg {
+                        Msg::Sync { updates, rev } => {
+                            cursor = Some(rev);
+                            updates
+                        }
+                        Msg::Updates { updates } => updates,
+                        Msg::Beat => continue,
+                        Msg::Expired => return Err(KvError::CursorExpired),
+                        _ => break,
+                    };
+                    for u in updates {
+                        cursor = cursor.max(Some(u.rev()));
+                        if std::mem::take(&mut lose) {
+                            continue;
+                        }
+                        if tx.send(u).is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            // Broken or silent: turmoil TCP may have lost bytes for good, so start afresh.
+            reconnected = true;
+            sleep(self.retry).await;
         }
     }
 }

@@ -25,6 +25,9 @@
 //! Frames are a `u32` length and a JSON [`wire::Msg`]; the log on disk is one JSON record a
 //! line.
 //!
+//! Watches stream the primary's log; `server` and `client` say how, and how a watch
+//! survives a lost connection.
+//!
 //! # Mutants
 //!
 //! The same code with one planted bug, chosen by [`Bug`]; [`backends`] lists them by their
@@ -32,7 +35,9 @@
 
 use std::time::Duration;
 
-use super::{KvBackend, KvClient};
+use squall_models::watch::Retention;
+
+use super::{KvBackend, KvClient, KvWatchBackend, KvWatchClient};
 use crate::world::{Node, Software};
 
 mod bucket;
@@ -57,15 +62,28 @@ pub enum Bug {
     CreateOverTombstone,
     /// The primary has no dedup table: a retried write is applied again.
     DoubleApply,
+    /// A watch that reconnects loses the first update it gets on the new connection.
+    DropOnReconnect,
+    /// A watch resumes at its cursor instead of after it: the cursor's write comes twice.
+    ResumeAtCursor,
+    /// A resume whose cursor needs dropped records streams what is left instead of
+    /// answering `CursorExpired`.
+    SkipCompacted,
+    /// A state sync leaves out keys whose last write is a delete or purge marker.
+    RelistNoMarkers,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 5] = [
+    pub const ALL: [Bug; 9] = [
         Bug::StaleRead,
         Bug::LostWrite,
         Bug::RevisionReset,
         Bug::CreateOverTombstone,
         Bug::DoubleApply,
+        Bug::DropOnReconnect,
+        Bug::ResumeAtCursor,
+        Bug::SkipCompacted,
+        Bug::RelistNoMarkers,
     ];
 
     /// The backend's name on the command line.
@@ -76,6 +94,10 @@ impl Bug {
             Bug::RevisionReset => "kv/mutant-revision-reset",
             Bug::CreateOverTombstone => "kv/mutant-create-over-tombstone",
             Bug::DoubleApply => "kv/mutant-double-apply",
+            Bug::DropOnReconnect => "kv/mutant-watch-drop-on-reconnect",
+            Bug::ResumeAtCursor => "kv/mutant-watch-resume-at-cursor",
+            Bug::SkipCompacted => "kv/mutant-watch-skip-compacted",
+            Bug::RelistNoMarkers => "kv/mutant-watch-relist-no-markers",
         }
     }
 }
@@ -84,6 +106,8 @@ impl Bug {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Reference {
     pub bug: Option<Bug>,
+    /// What the bucket keeps for watches to resume from.
+    pub retention: Retention,
 }
 
 impl Reference {
@@ -95,16 +119,22 @@ impl Reference {
 
 impl From<Bug> for Reference {
     fn from(bug: Bug) -> Reference {
-        Reference { bug: Some(bug) }
+        Reference {
+            bug: Some(bug),
+            ..Reference::default()
+        }
     }
 }
 
 /// The reference and every mutant, with their names.
 pub fn backends() -> Vec<(&'static str, Reference)> {
     let all = [None].into_iter().chain(Bug::ALL.map(Some));
-    all.map(|bug| Reference { bug })
-        .map(|r| (r.name(), r))
-        .collect()
+    all.map(|bug| Reference {
+        bug,
+        ..Reference::default()
+    })
+    .map(|r| (r.name(), r))
+    .collect()
 }
 
 /// The backend called `name` (`kv/reference` or a mutant's name).
@@ -117,10 +147,16 @@ pub fn named(name: &str) -> Option<Reference> {
 
 impl KvBackend for Reference {
     fn serve(&self, node: Node) -> Software {
-        Box::pin(server::serve(node, self.bug))
+        Box::pin(server::serve(node, self.bug, self.retention))
     }
 
     fn client(&self, node: Node) -> Box<dyn KvClient> {
+        Box::new(client::Client::new(node, self.bug))
+    }
+}
+
+impl KvWatchBackend for Reference {
+    fn watch_client(&self, node: Node) -> Box<dyn KvWatchClient> {
         Box::new(client::Client::new(node, self.bug))
     }
 }

@@ -1,8 +1,15 @@
 //! A server host. The primary (`servers[0]`) orders writes into its log, makes each durable
 //! and waits for a majority before it answers; the backups hold copies of the log. Every
 //! server answers reads from the bucket its log builds; only the primary takes writes.
+//!
+//! The primary also streams its log to watchers, one connection a watch: a state sync from
+//! the bucket or a resume from a cursor, then each write as it lands in the log, with a beat
+//! when idle so that a watcher can tell a dead connection. Retention is a view of the log:
+//! a record counts as dropped once its key has `history` later records or a later purge,
+//! and a resume that needs a dropped record answers `Expired`.
 
-use squall_models::kv::{KvError, KvOp, KvRet};
+use squall_models::kv::{KvError, KvOp, KvRet, Rev};
+use squall_models::watch::{Retention, Scope, Update};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -12,7 +19,7 @@ use tokio::task::spawn_local;
 use tokio::time::{sleep, timeout};
 use turmoil::net::TcpListener;
 
-use super::bucket::{answer, Bucket};
+use super::bucket::{answer, update, Bucket, Write};
 use super::wire::{Conn, Msg, Record};
 use super::Bug;
 use crate::world::{Node, PORT};
@@ -25,8 +32,8 @@ const BATCH: usize = 256;
 const FLUSH: Duration = Duration::from_secs(1);
 
 /// Serve as `node` until the host crashes.
-pub async fn serve(node: Node, bug: Option<Bug>) -> turmoil::Result {
-    let replica = Rc::new(Replica::recover(node, bug)?);
+pub async fn serve(node: Node, bug: Option<Bug>, retention: Retention) -> turmoil::Result {
+    let replica = Rc::new(Replica::recover(node, bug, retention)?);
     let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
     if replica.is_primary() {
         for backup in &replica.node.servers[1..] {
@@ -45,6 +52,7 @@ pub async fn serve(node: Node, bug: Option<Bug>) -> turmoil::Result {
 struct Replica {
     node: Node,
     bug: Option<Bug>,
+    retention: Retention,
     /// How long to wait for a peer before trying again.
     retry: Duration,
     state: RefCell<State>,
@@ -81,6 +89,54 @@ impl State {
         self.log.push(record);
     }
 
+    /// Where a watch of `scope` starts: its first message (a state sync, or `Expired` when
+    /// retention dropped a record the cursor `from` needs) and the log index it streams from.
+    fn start(
+        &self,
+        scope: &Scope,
+        from: Option<Rev>,
+        bug: Option<Bug>,
+        history: usize,
+    ) -> (Msg, usize) {
+        let Some(cursor) = from else {
+            let mut updates = self.bucket.sync(scope);
+            if bug == Some(Bug::RelistNoMarkers) {
+                updates.retain(|u| matches!(u, Update::Put { .. }));
+            }
+            let rev = self.bucket.rev();
+            return (Msg::Sync { updates, rev }, self.log.len());
+        };
+        let after = match bug {
+            Some(Bug::ResumeAtCursor) => cursor.saturating_sub(1),
+            _ => cursor,
+        };
+        let start = self.log.partition_point(|r| r.rev <= after);
+        let records = &self.log[start..];
+        let dropped = dropped(records, history);
+        let needed = |(r, d): (&Record, &bool)| *d && scope.covers(&r.key);
+        if !records.iter().zip(&dropped).any(needed) {
+            return (Msg::Beat, start);
+        }
+        if bug != Some(Bug::SkipCompacted) {
+            return (Msg::Expired, start);
+        }
+        let updates = (records.iter().zip(&dropped))
+            .filter(|&(r, d)| !d && scope.covers(&r.key))
+            .map(|(r, _)| update(&r.key, &r.write, r.rev))
+            .collect();
+        (Msg::Updates { updates }, self.log.len())
+    }
+
+    /// The records in `scope` from log index `next` on, as updates; `next` moves past them.
+    fn updates(&self, scope: &Scope, next: &mut usize) -> Vec<Update> {
+        let records = self.log.get(*next..).unwrap_or_default();
+        *next += records.len();
+        (records.iter())
+            .filter(|r| scope.covers(&r.key))
+            .map(|r| update(&r.key, &r.write, r.rev))
+            .collect()
+    }
+
     /// Keep the first `len` records, and rebuild what the rest built.
     fn truncate(&mut self, len: usize) {
         let mut log = std::mem::take(&mut self.log);
@@ -93,7 +149,7 @@ impl State {
 
 impl Replica {
     /// The replica as the host's synced disk left it.
-    fn recover(node: Node, bug: Option<Bug>) -> turmoil::Result<Replica> {
+    fn recover(node: Node, bug: Option<Bug>, retention: Retention) -> turmoil::Result<Replica> {
         let mut state = State::default();
         let log = node.disk.read(LOG).unwrap_or_default();
         for line in log.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
@@ -112,6 +168,7 @@ impl Replica {
             state: RefCell::new(state),
             node,
             bug,
+            retention,
         })
     }
 
@@ -129,7 +186,13 @@ impl Replica {
                 Msg::Append { start, entries } => Msg::Ack {
                     len: self.append_from(start, entries),
                 },
-                Msg::Reply { .. } | Msg::Ack { .. } => return,
+                Msg::Watch { scope, from } => return self.watch(conn, scope, from).await,
+                Msg::Reply { .. }
+                | Msg::Ack { .. }
+                | Msg::Sync { .. }
+                | Msg::Updates { .. }
+                | Msg::Beat
+                | Msg::Expired => return,
             };
             if !matches!(timeout(self.retry, conn.send(&reply)).await, Ok(Ok(()))) {
                 return;
@@ -290,6 +353,33 @@ impl Replica {
         });
     }
 
+    /// Stream the writes in `scope` to a watcher until it hangs up or stops taking them.
+    async fn watch(self: Rc<Self>, mut conn: Conn, scope: Scope, from: Option<Rev>) {
+        let mut grown = self.len.subscribe();
+        let (mut msg, mut next) =
+            (self.state.borrow()).start(&scope, from, self.bug, self.retention.history);
+        loop {
+            let sent = matches!(timeout(self.retry, conn.send(&msg)).await, Ok(Ok(())));
+            if !sent || matches!(msg, Msg::Expired) {
+                return;
+            }
+            msg = loop {
+                grown.borrow_and_update();
+                let updates = self.state.borrow().updates(&scope, &mut next);
+                if !updates.is_empty() {
+                    break Msg::Updates { updates };
+                }
+                tokio::select! {
+                    biased;
+                    // A watcher sends nothing after its request: this is it hanging up.
+                    _ = conn.recv() => return,
+                    _ = grown.changed() => {}
+                    () = sleep(self.retry / 2) => break Msg::Beat,
+                }
+            };
+        }
+    }
+
     async fn flush(self: Rc<Self>) {
         loop {
             sleep(FLUSH).await;
@@ -302,4 +392,21 @@ fn line(record: &Record) -> Vec<u8> {
     let mut line = serde_json::to_vec(record).expect("a record serialises");
     line.push(b'\n');
     line
+}
+
+/// Which of `records` retention dropped: those whose key has `history` records or a purge
+/// after them.
+fn dropped(records: &[Record], history: usize) -> Vec<bool> {
+    let mut later: BTreeMap<&str, (usize, bool)> = BTreeMap::new();
+    let mut dropped: Vec<bool> = (records.iter().rev())
+        .map(|r| {
+            let (count, purged) = later.entry(&r.key).or_default();
+            let gone = *count >= history || *purged;
+            *count += 1;
+            *purged |= r.write == Write::Purge;
+            gone
+        })
+        .collect();
+    dropped.reverse();
+    dropped
 }

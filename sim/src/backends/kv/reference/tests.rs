@@ -419,6 +419,10 @@ fn names() {
             "kv/mutant-revision-reset",
             "kv/mutant-create-over-tombstone",
             "kv/mutant-double-apply",
+            "kv/mutant-watch-drop-on-reconnect",
+            "kv/mutant-watch-resume-at-cursor",
+            "kv/mutant-watch-skip-compacted",
+            "kv/mutant-watch-relist-no-markers",
         ]
     );
 }

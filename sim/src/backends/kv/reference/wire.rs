@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use squall_models::kv::{KvOp, KvRet, Rev};
+use squall_models::watch::{Scope, Update};
 
 use super::bucket::Write;
 
@@ -29,6 +30,17 @@ pub enum Msg {
     Append { start: usize, entries: Vec<Record> },
     /// Backup to primary: the backup's log matches the primary's up to index `len`.
     Ack { len: usize },
+    /// Client to primary: stream the writes in `scope`, after a state sync or from cursor
+    /// `from`. The connection carries that stream from then on.
+    Watch { scope: Scope, from: Option<Rev> },
+    /// Primary to watcher: the last write of every key in scope as of revision `rev`.
+    Sync { updates: Vec<Update>, rev: Rev },
+    /// Primary to watcher: writes in scope, in revision order.
+    Updates { updates: Vec<Update> },
+    /// Primary to watcher: nothing new, the stream is alive.
+    Beat,
+    /// Primary to watcher: retention dropped a write the cursor needs.
+    Expired,
 }
 
 /// A connection between KV hosts.
