@@ -15,6 +15,7 @@ use std::hash::Hash;
 
 pub mod kv;
 pub mod register;
+pub mod stream;
 
 /// A sequential specification of a protocol.
 pub trait Model {

@@ -148,7 +148,12 @@ fn run(
         let chosen: Vec<u64> = range
             .filter(|seed| shard.is_none_or(|(i, n)| seed % n == i - 1))
             .collect();
-        println!("# scenario {} ({}, {})", s.path.display(), s.name, backend);
+        print!("# scenario {} ({}, {})", s.path.display(), s.name, backend);
+        if let Some(why) = sweep::not_applicable(s, backend) {
+            println!(": not applicable to {backend}: {why}");
+            continue;
+        }
+        println!();
         sweep::sweep(s, backend, &chosen, jobs, determinism, |run| {
             print!("{}", run.report(&s.path));
             if run.verdict != Outcome::Ok {

@@ -143,6 +143,7 @@ fn operations(protocol: &str) -> Option<&'static [&'static str]> {
             "keys",
             "scan",
         ]),
+        "stream" => Some(crate::workload::stream::OPERATIONS),
         _ => None,
     }
 }
@@ -365,7 +366,7 @@ impl Locator<'_> {
             return Err(self.error(
                 raw.protocol.span(),
                 "protocol",
-                format!("unknown protocol {protocol:?}; known: kv"),
+                format!("unknown protocol {protocol:?}; known: kv, stream"),
             ));
         };
         let backend = match &raw.backend {

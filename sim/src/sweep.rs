@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::plan::Plan;
-use crate::protocol::Protocol;
+use crate::protocol::{self, Protocol};
 use crate::report::{Outcome, Run};
 use crate::scenario::Scenario;
 use crate::workload::kv::Kv;
+use crate::workload::stream::Streams;
 use crate::world;
 
 /// Run one seed of `scenario` against `backend`. Never panics: a backend that panics or
@@ -27,6 +28,7 @@ pub fn run_keeping(
 ) -> (Run, Option<String>) {
     let dispatch = || match scenario.protocol.as_str() {
         "kv" => simulate::<Kv>(scenario, backend, seed, json),
+        "stream" => simulate::<Streams>(scenario, backend, seed, json),
         other => unreachable!("scenario validation admits no protocol {other:?}"),
     };
     catch_unwind(AssertUnwindSafe(dispatch)).unwrap_or_else(|panic| {
@@ -48,6 +50,9 @@ fn simulate<P: Protocol>(
     json: bool,
 ) -> (Run, Option<String>) {
     let system = P::system(backend, scenario).expect("backend names are validated before runs");
+    if let Some(why) = protocol::not_applicable(scenario, system.as_ref()) {
+        return (Run::failed(seed, backend, format!("not applicable: {why}")), None);
+    }
     let plan = Plan::draw::<P>(scenario, seed);
     match world::run::<P>(scenario, &plan, system) {
         Ok(history) => {
@@ -58,6 +63,19 @@ fn simulate<P: Protocol>(
             )
         }
         Err(why) => (Run::failed(seed, backend, why), None),
+    }
+}
+
+/// Why `backend` cannot say anything about `scenario` (it lacks a capability the scenario
+/// needs), if so: such a pair is reported, never run.
+pub fn not_applicable(scenario: &Scenario, backend: &str) -> Option<String> {
+    fn of<P: Protocol>(scenario: &Scenario, backend: &str) -> Option<String> {
+        protocol::not_applicable(scenario, P::system(backend, scenario)?.as_ref())
+    }
+    match scenario.protocol.as_str() {
+        "kv" => of::<Kv>(scenario, backend),
+        "stream" => of::<Streams>(scenario, backend),
+        _ => None,
     }
 }
 

@@ -8,6 +8,7 @@
 use std::fmt;
 
 pub mod kv;
+pub mod stream;
 
 /// What a backend is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +39,7 @@ impl Info {
 /// Every backend, in name order.
 pub fn all() -> Vec<Info> {
     let mut all: Vec<Info> = kv::BACKENDS.to_vec();
+    all.extend(stream::BACKENDS);
     all.sort_by_key(|b| b.name);
     all
 }

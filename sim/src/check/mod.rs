@@ -26,6 +26,7 @@ pub struct Violation {
 
 pub mod kv;
 pub mod linear;
+pub mod stream;
 
 use squall_models::Model;
 use std::fmt::Display;

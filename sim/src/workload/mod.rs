@@ -5,6 +5,7 @@ use rand::Rng;
 use std::collections::BTreeMap;
 
 pub mod kv;
+pub mod stream;
 
 /// A name from `mix`, drawn with the weights given (in name order, so the draw is stable).
 pub(crate) fn pick<'a, R: Rng>(mix: &'a BTreeMap<String, u32>, rng: &mut R) -> &'a str {
