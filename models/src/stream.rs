@@ -65,22 +65,31 @@ pub enum StreamOp {
         close: bool,
     },
     /// POST with `Stream-Closed: true` and no body.
-    Close { stream: String },
+    Close {
+        stream: String,
+    },
     /// GET from `from` (`None`: the start); `wait`: long-poll.
     Read {
         stream: String,
         from: Option<String>,
         wait: bool,
     },
-    Head { stream: String },
-    Delete { stream: String },
+    Head {
+        stream: String,
+    },
+    Delete {
+        stream: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "ret")]
 pub enum StreamRet {
     /// 201 (`new`) or 200.
-    Created { next: String, new: bool },
+    Created {
+        next: String,
+        new: bool,
+    },
     /// 200 with producer headers (echoing epoch and seq), 204 without.
     Appended {
         next: String,
@@ -95,7 +104,9 @@ pub enum StreamRet {
         closed: bool,
     },
     /// 204 to a close.
-    Closed { next: String },
+    Closed {
+        next: String,
+    },
     /// 200 (or 204 when a long-poll timed out: no data). Bytes streams read as one string.
     Read {
         data: Vec<String>,
@@ -558,7 +569,11 @@ impl fmt::Display for StreamOp {
                 producer,
                 close,
             } => {
-                write!(f, "append {stream}{} {data:?}", if *json { " json" } else { "" })?;
+                write!(
+                    f,
+                    "append {stream}{} {data:?}",
+                    if *json { " json" } else { "" }
+                )?;
                 if let Some(seq) = seq {
                     write!(f, " seq={seq}")?;
                 }
@@ -603,7 +618,11 @@ impl fmt::Display for StreamRet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StreamRet::Created { next, new } => {
-                write!(f, "{} next={next}", if *new { "201 created" } else { "200 exists" })
+                write!(
+                    f,
+                    "{} next={next}",
+                    if *new { "201 created" } else { "200 exists" }
+                )
             }
             StreamRet::Appended {
                 next,

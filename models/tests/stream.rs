@@ -6,11 +6,7 @@ use squall_models::stream::{Producer, StreamError, StreamOp, StreamRet, Streams,
 use squall_models::Model;
 
 fn at(op: StreamOp, t: u64) -> Timed {
-    Timed {
-        op,
-        from: t,
-        to: t,
-    }
+    Timed { op, from: t, to: t }
 }
 
 fn create(json: bool) -> StreamOp {
@@ -161,12 +157,31 @@ fn closed_streams_answer_only_their_closer() {
     if let StreamOp::Append { close, .. } = &mut seal {
         *close = true;
     }
-    let closed = |n: usize| Some(StreamRet::Err(StreamError::StreamClosed { next: offset(n) }));
+    let closed = |n: usize| {
+        Some(StreamRet::Err(StreamError::StreamClosed {
+            next: offset(n),
+        }))
+    };
     let ops = vec![
         (create(false), created(0)),
         (produce(0, 0), appended(1, 0, 0)),
-        (seal.clone(), Some(StreamRet::Appended { next: offset(2), closed: true, producer: Some((0, 1)) })),
-        (seal, Some(StreamRet::Duplicate { next: offset(2), epoch: 0, seq: 1, closed: true })),
+        (
+            seal.clone(),
+            Some(StreamRet::Appended {
+                next: offset(2),
+                closed: true,
+                producer: Some((0, 1)),
+            }),
+        ),
+        (
+            seal,
+            Some(StreamRet::Duplicate {
+                next: offset(2),
+                epoch: 0,
+                seq: 1,
+                closed: true,
+            }),
+        ),
         (produce(0, 0), closed(2)),
         (create(false), Some(StreamRet::Err(StreamError::Exists))),
     ];
@@ -179,12 +194,23 @@ fn expiry_follows_the_clock() {
     let state = Streams
         .step(
             &Streams.init(),
-            &at(StreamOp::Create { stream: "s".into(), json: false, ttl: Some(2) }, 0),
+            &at(
+                StreamOp::Create {
+                    stream: "s".into(),
+                    json: false,
+                    ttl: Some(2),
+                },
+                0,
+            ),
             created(0).as_ref(),
         )
         .unwrap();
     let head = StreamOp::Head { stream: "s".into() };
     let missing = StreamRet::Err(StreamError::NotFound);
-    assert!(Streams.step(&state, &at(head.clone(), 1_000), Some(&missing)).is_none());
-    assert!(Streams.step(&state, &at(head, 2_000), Some(&missing)).is_some());
+    assert!(Streams
+        .step(&state, &at(head.clone(), 1_000), Some(&missing))
+        .is_none());
+    assert!(Streams
+        .step(&state, &at(head, 2_000), Some(&missing))
+        .is_some());
 }

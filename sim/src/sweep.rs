@@ -51,7 +51,10 @@ fn simulate<P: Protocol>(
 ) -> (Run, Option<String>) {
     let system = P::system(backend, scenario).expect("backend names are validated before runs");
     if let Some(why) = protocol::not_applicable(scenario, system.as_ref()) {
-        return (Run::failed(seed, backend, format!("not applicable: {why}")), None);
+        return (
+            Run::failed(seed, backend, format!("not applicable: {why}")),
+            None,
+        );
     }
     let plan = Plan::draw::<P>(scenario, seed);
     match world::run::<P>(scenario, &plan, system) {

@@ -25,7 +25,10 @@ use crate::history::{Event, History, Operation};
 type Op = Operation<StreamOp, StreamRet>;
 
 /// The operations with the window of simulated time each ran in, for the model.
-pub fn timed(history: &History<StreamOp, StreamRet>, ops: &[Op]) -> Vec<Operation<Timed, StreamRet>> {
+pub fn timed(
+    history: &History<StreamOp, StreamRet>,
+    ops: &[Op],
+) -> Vec<Operation<Timed, StreamRet>> {
     let ms = |i: usize| -> Ms {
         match &history.events[i] {
             Event::Invoke { at, .. } | Event::Return { at, .. } => at / 1_000_000,
@@ -103,7 +106,9 @@ struct Seen<'a> {
 }
 
 fn judge(stream: &str, last: &Op, on: &[&Op], data: &[String]) -> Result<Vec<u64>, Violation> {
-    let json = on.iter().any(|o| matches!(o.op, StreamOp::Create { json: true, .. }));
+    let json = on
+        .iter()
+        .any(|o| matches!(o.op, StreamOp::Create { json: true, .. }));
     let messages: Vec<String> = if json {
         data.to_vec()
     } else {
@@ -152,7 +157,10 @@ fn judge(stream: &str, last: &Op, on: &[&Op], data: &[String]) -> Result<Vec<u64
         });
         if seen.at.len() > seen.size {
             fail(
-                format!("append {name} is in the stream {} times", seen.at.len() / seen.size.max(1)),
+                format!(
+                    "append {name} is in the stream {} times",
+                    seen.at.len() / seen.size.max(1)
+                ),
                 seen.ops.clone(),
             )?;
         }
@@ -183,7 +191,12 @@ fn order<'a>(
         let Some(done) = sa
             .ops
             .iter()
-            .filter(|o| matches!(o.ret, Some(StreamRet::Appended { .. } | StreamRet::Duplicate { .. })))
+            .filter(|o| {
+                matches!(
+                    o.ret,
+                    Some(StreamRet::Appended { .. } | StreamRet::Duplicate { .. })
+                )
+            })
             .filter_map(|o| o.done)
             .min()
         else {
@@ -194,7 +207,9 @@ fn order<'a>(
             if done < call && sb.at[0] < sa.at[0] {
                 let ops = sa.ops.iter().chain(&sb.ops).copied().collect();
                 return fail(
-                    format!("append {b} stands before {a}, which was acknowledged before {b} was sent"),
+                    format!(
+                        "append {b} stands before {a}, which was acknowledged before {b} was sent"
+                    ),
                     ops,
                 );
             }
@@ -233,7 +248,10 @@ fn contiguous<'a>(
             _ => Some(0),
         };
         if expected != Some(p.seq) {
-            let before = producers.get(&p.id).map(|(_, _, b)| *b).unwrap_or("nothing");
+            let before = producers
+                .get(&p.id)
+                .map(|(_, _, b)| *b)
+                .unwrap_or("nothing");
             let mut ops = seen.ops.clone();
             if let Some(b) = appends.get(before) {
                 ops.extend(&b.ops);
@@ -246,7 +264,10 @@ fn contiguous<'a>(
                 ops,
             );
         }
-        producers.insert(p.id.clone(), (p.epoch, p.seq, appends.get_key_value(&name).unwrap().0));
+        producers.insert(
+            p.id.clone(),
+            (p.epoch, p.seq, appends.get_key_value(&name).unwrap().0),
+        );
         previous = name;
     }
     Ok(())

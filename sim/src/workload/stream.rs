@@ -25,7 +25,9 @@
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use squall_models::stream::{Anytime, Producer, StreamError, StreamOp, StreamRet, Streams as Model};
+use squall_models::stream::{
+    Anytime, Producer, StreamError, StreamOp, StreamRet, Streams as Model,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::rc::Rc;
@@ -142,7 +144,13 @@ impl Protocol for Streams {
             "delete" => StreamOp::Delete { stream },
             _ if fresh => create(),
             "append" => append(json, plain(json), None, None, false),
-            "seq" => append(json, plain(json), Some((i.pick % 20).to_string()), None, false),
+            "seq" => append(
+                json,
+                plain(json),
+                Some((i.pick % 20).to_string()),
+                None,
+                false,
+            ),
             "mismatch" => append(!json, plain(!json), None, None, false),
             "empty" => append(json, Vec::new(), None, None, false),
             "produce" | "bump" | "zombie" | "seal" => {
@@ -252,7 +260,12 @@ impl Protocol for Streams {
 
 /// The TTL creates carry in `scenario`.
 fn ttl(scenario: &Scenario) -> Option<u64> {
-    let weight = scenario.workload.mix.get("create_ttl").copied().unwrap_or(0);
+    let weight = scenario
+        .workload
+        .mix
+        .get("create_ttl")
+        .copied()
+        .unwrap_or(0);
     (weight > 0).then_some(TTL)
 }
 

@@ -139,7 +139,11 @@ pub fn run<P: Protocol>(
             .into_iter()
             .enumerate()
             .map(|(i, intent)| Step {
-                think: if i == 0 { end + scenario.timeout } else { Duration::ZERO },
+                think: if i == 0 {
+                    end + scenario.timeout
+                } else {
+                    Duration::ZERO
+                },
                 intent,
             })
             .collect();

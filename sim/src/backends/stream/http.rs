@@ -339,7 +339,11 @@ pub fn response(ret: &StreamRet, json: bool, wait: bool) -> Response<Body> {
                     .body(Body::from(data.concat()))
             }
         }
-        StreamRet::Meta { json, next, closed: c } => closed(with_next(r.status(200), next), *c)
+        StreamRet::Meta {
+            json,
+            next,
+            closed: c,
+        } => closed(with_next(r.status(200), next), *c)
             .header("content-type", content_type(*json))
             .body(Body::empty()),
         StreamRet::Deleted => r.status(204).body(Body::empty()),

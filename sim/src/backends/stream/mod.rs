@@ -23,7 +23,8 @@ pub const BACKENDS: &[Info] = &[
         name: "stream/reference",
         protocols: &["stream"],
         kind: Kind::Reference,
-        about: "one HTTP server, operations serialised, the store synced to disk before each answer",
+        about:
+            "one HTTP server, operations serialised, the store synced to disk before each answer",
     },
     Info {
         name: "stream/mutant-duplicate-append",
@@ -122,11 +123,13 @@ impl Caller<Streams> for Client {
         let server = &self.node.servers[0];
         let (status, headers, body) = http::send(server, http::request(server, op)).await?;
         // A malformed answer is still an answer, and a wrong one.
-        Ok(http::answer(op, status, &headers, &body).unwrap_or_else(|why| {
-            StreamRet::Err(StreamError::Other {
-                status: status.as_u16(),
-                kind: why,
-            })
-        }))
+        Ok(
+            http::answer(op, status, &headers, &body).unwrap_or_else(|why| {
+                StreamRet::Err(StreamError::Other {
+                    status: status.as_u16(),
+                    kind: why,
+                })
+            }),
+        )
     }
 }

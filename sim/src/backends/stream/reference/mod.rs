@@ -114,8 +114,10 @@ async fn keep(node: Node, bug: Option<Bug>, mut ops: mpsc::UnboundedReceiver<Com
         let now = node.clock.now().as_millis() as u64;
         let ret = store.apply(&op, now, bug);
         if !matches!(op, StreamOp::Read { .. } | StreamOp::Head { .. }) {
-            node.disk
-                .write(FILE, &serde_json::to_vec(&store).expect("a store serializes"));
+            node.disk.write(
+                FILE,
+                &serde_json::to_vec(&store).expect("a store serializes"),
+            );
             node.disk.sync();
             changed.send_modify(|v| *v += 1);
         }
@@ -128,8 +130,13 @@ async fn handle(State(h): State<Handler>, request: Request<Body>) -> Response<Bo
     let Ok(body) = axum::body::to_bytes(body, 64 << 20).await else {
         return bad("bad-request");
     };
-    let op = match parse(&parts.method, parts.uri.path(), parts.uri.query(), &parts.headers, &body)
-    {
+    let op = match parse(
+        &parts.method,
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+        &body,
+    ) {
         Ok(op) => op,
         Err(kind) => return bad(kind),
     };
@@ -149,7 +156,9 @@ async fn handle(State(h): State<Handler>, request: Request<Body>) -> Response<Bo
     // A long-poll at the tail of an open stream waits for a change, then reads again.
     while wait
         && matches!(&ret, StreamRet::Read { data, closed: false, .. } if data.is_empty())
-        && tokio::time::timeout_at(deadline, changes.changed()).await.is_ok_and(|r| r.is_ok())
+        && tokio::time::timeout_at(deadline, changes.changed())
+            .await
+            .is_ok_and(|r| r.is_ok())
     {
         let Some(again) = ask(op.clone()).await else {
             break;
@@ -179,7 +188,8 @@ fn parse(
         .ok_or("invalid-stream-name")?
         .to_string();
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let json = text("content-type").is_some_and(|t| t.eq_ignore_ascii_case(http::content_type(true)));
+    let json =
+        text("content-type").is_some_and(|t| t.eq_ignore_ascii_case(http::content_type(true)));
     let close = text(http::CLOSED).is_some_and(|v| v.eq_ignore_ascii_case("true"));
     Ok(match *method {
         Method::PUT => StreamOp::Create {
