@@ -291,7 +291,7 @@ impl Model for Anytime {
     type Ret = StreamRet;
 
     fn init(&self) -> State {
-        State::new()
+        Streams.init()
     }
 
     fn step(&self, state: &State, op: &StreamOp, ret: Option<&StreamRet>) -> Option<State> {

@@ -58,16 +58,10 @@ fn main() {
                 if sweep::run(&s, REAL, 0).history != first.history {
                     return Err(Failed::from("seed 0 gave two different histories"));
                 }
-                let mut settings = insta::Settings::clone_current();
-                settings.set_snapshot_path(common::root().join("snapshots"));
-                settings.set_prepend_module_to_snapshot(false);
-                settings.set_omit_expression(true);
-                settings.set_description(format!(
-                    "{} --backend {REAL} --seed 0: {first}",
-                    s.path.display()
-                ));
+                let description =
+                    format!("{} --backend {REAL} --seed 0: {first}", s.path.display());
                 let snapshot = format!("{}__durable-streams-server", name.replace('/', "__"));
-                settings.bind(|| insta::assert_snapshot!(snapshot, first.history));
+                common::snapshot(&snapshot, description, &first.history);
                 for seed in 0..4 {
                     let run = sweep::run(&s, REAL, seed);
                     match (&expect, &run.verdict) {
