@@ -16,6 +16,7 @@ use std::hash::Hash;
 pub mod kv;
 pub mod register;
 pub mod spark;
+pub mod stream;
 pub mod suspension;
 pub mod watch;
 

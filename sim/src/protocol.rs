@@ -5,7 +5,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use squall_models::{Answer, Model};
-use std::fmt::{Debug, Display};
+use std::collections::BTreeSet;
+use std::fmt::{self, Debug, Display};
 use std::rc::Rc;
 
 use crate::check::Verdict;
@@ -46,6 +47,55 @@ pub trait Protocol: 'static {
     fn live(_name: &str) -> Option<Box<dyn live::Backend<Self>>> {
         None
     }
+
+    /// What a backend must support for `scenario` to say anything about it. By default what
+    /// its faults need: crashes need durability, clock jumps a backend that reads
+    /// `node.clock`.
+    fn needs(scenario: &Scenario) -> BTreeSet<Capability> {
+        Capability::of_faults(scenario)
+    }
+
+    /// Intents a last client runs once the others are done and `duration` has passed (faults
+    /// healed, as the scenario must arrange): a final read of the state, say. None by
+    /// default.
+    fn finale(_scenario: &Scenario) -> Vec<Self::Intent> {
+        Vec::new()
+    }
+}
+
+/// Something a scenario may need of a backend that not every backend has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Capability {
+    /// Acknowledged state survives a crash and restart of its host.
+    Durable,
+    /// The time of day comes from `node.clock` (simulated), so expiry and clock faults are
+    /// under the scenario's control.
+    SimulatedTime,
+}
+
+impl Capability {
+    /// What the faults of `scenario` need.
+    pub fn of_faults(scenario: &Scenario) -> BTreeSet<Capability> {
+        use crate::faults::Fault;
+        let mut needs = BTreeSet::new();
+        for (_, fault) in scenario.faults.iter() {
+            match fault {
+                Fault::Crash { .. } => needs.insert(Capability::Durable),
+                Fault::Clock { .. } => needs.insert(Capability::SimulatedTime),
+                _ => false,
+            };
+        }
+        needs
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Capability::Durable => "crash durability",
+            Capability::SimulatedTime => "simulated time",
+        })
+    }
 }
 
 /// A backend as the world runs it: server software and clients.
@@ -54,6 +104,20 @@ pub trait System<P: Protocol> {
     fn serve(&self, node: Node) -> Software;
     /// A client for a client host.
     fn client(&self, node: Node) -> Box<dyn Caller<P>>;
+    /// The capabilities it lacks, each with why; none by default.
+    fn lacks(&self) -> Vec<(Capability, &'static str)> {
+        Vec::new()
+    }
+}
+
+/// Why `system` cannot run `scenario`: the first capability the scenario needs that it lacks.
+pub fn not_applicable<P: Protocol>(scenario: &Scenario, system: &dyn System<P>) -> Option<String> {
+    let needs = P::needs(scenario);
+    system
+        .lacks()
+        .into_iter()
+        .find(|(c, _)| needs.contains(c))
+        .map(|(c, why)| format!("needs {c}: {why}"))
 }
 
 /// A client as the world drives it: one operation at a time.

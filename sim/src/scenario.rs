@@ -217,6 +217,7 @@ fn operations(protocol: &str) -> Option<&'static [&'static str]> {
             "register",
             "caps",
         ]),
+        "stream" => Some(crate::workload::stream::OPERATIONS),
         _ => None,
     }
 }
@@ -457,7 +458,9 @@ impl Locator<'_> {
             return Err(self.error(
                 raw.protocol.span(),
                 "protocol",
-                format!("unknown protocol {protocol:?}; known: kv, watch, spark, suspension"),
+                format!(
+                    "unknown protocol {protocol:?}; known: kv, watch, spark, suspension, stream"
+                ),
             ));
         };
         let backend = match &raw.backend {

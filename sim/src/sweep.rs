@@ -8,11 +8,12 @@ use std::sync::Mutex;
 
 use crate::backends::{self, Kind};
 use crate::plan::Plan;
-use crate::protocol::Protocol;
+use crate::protocol::{self, Protocol};
 use crate::report::{Outcome, Run};
 use crate::scenario::Scenario;
 use crate::workload::kv::Kv;
 use crate::workload::spark::Spark;
+use crate::workload::stream::Streams;
 use crate::workload::suspension::Suspension;
 use crate::workload::watch::Watches;
 use crate::{live, world};
@@ -28,12 +29,25 @@ pub fn is_live(backend: &str) -> bool {
     backends::find(backend).is_some_and(|b| b.kind == Kind::RealLive)
 }
 
-/// Whether `backend` can run `scenario`, or why not.
+/// Whether `backend` can say anything about `scenario`, or why not: live mode cannot apply
+/// some faults, and a backend may lack a capability the scenario needs. Such a pair is
+/// reported, never run.
 pub fn applicable(scenario: &Scenario, backend: &str) -> Result<(), String> {
-    match is_live(backend) {
-        true => live::applicable(scenario),
-        false => Ok(()),
+    fn lacks<P: Protocol>(scenario: &Scenario, backend: &str) -> Option<String> {
+        protocol::not_applicable(scenario, P::system(backend, scenario)?.as_ref())
     }
+    if is_live(backend) {
+        return live::applicable(scenario);
+    }
+    let why = match scenario.protocol.as_str() {
+        "kv" => lacks::<Kv>(scenario, backend),
+        "spark" => lacks::<Spark>(scenario, backend),
+        "suspension" => lacks::<Suspension>(scenario, backend),
+        "watch" => lacks::<Watches>(scenario, backend),
+        "stream" => lacks::<Streams>(scenario, backend),
+        other => unreachable!("scenario validation admits no protocol {other:?}"),
+    };
+    why.map_or(Ok(()), Err)
 }
 
 /// Run one seed, keeping its history as JSON too (for `replay --history`).
@@ -48,6 +62,7 @@ pub fn run_keeping(
         "spark" => simulate::<Spark>(scenario, backend, seed, json),
         "suspension" => simulate::<Suspension>(scenario, backend, seed, json),
         "watch" => simulate::<Watches>(scenario, backend, seed, json),
+        "stream" => simulate::<Streams>(scenario, backend, seed, json),
         other => unreachable!("scenario validation admits no protocol {other:?}"),
     };
     catch_unwind(AssertUnwindSafe(dispatch)).unwrap_or_else(|panic| {
@@ -68,6 +83,12 @@ fn simulate<P: Protocol>(
     seed: u64,
     json: bool,
 ) -> (Run, Option<String>) {
+    if let Err(why) = applicable(scenario, backend) {
+        return (
+            Run::failed(seed, backend, format!("not applicable: {why}")),
+            None,
+        );
+    }
     let plan = Plan::draw::<P>(scenario, seed);
     let history = match P::live(backend) {
         Some(live) => {

@@ -10,6 +10,7 @@ use std::fmt;
 pub mod frame;
 pub mod kv;
 pub mod spark;
+pub mod stream;
 pub mod suspension;
 
 /// What a backend is.
@@ -43,6 +44,7 @@ pub fn all() -> Vec<Info> {
     let mut all: Vec<Info> = kv::BACKENDS.to_vec();
     all.extend(spark::BACKENDS);
     all.extend(suspension::BACKENDS);
+    all.extend(stream::BACKENDS);
     all.sort_by_key(|b| b.name);
     all
 }

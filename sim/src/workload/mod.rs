@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 pub mod kv;
 pub mod spark;
+pub mod stream;
 pub mod suspension;
 pub mod watch;
 

@@ -130,6 +130,37 @@ pub fn run<P: Protocol>(
         );
     }
 
+    // The finale starts once every client has stopped and its last call has timed out.
+    let finale = P::finale(scenario);
+    let mut end = scenario.duration;
+    if !finale.is_empty() {
+        let node = Node::new("finale", &servers, plan.seed, scenario.timeout, &clocks);
+        let steps: Vec<Step<P::Intent>> = finale
+            .into_iter()
+            .enumerate()
+            .map(|(i, intent)| Step {
+                think: if i == 0 {
+                    end + scenario.timeout
+                } else {
+                    Duration::ZERO
+                },
+                intent,
+            })
+            .collect();
+        end += scenario.timeout * (steps.len() as u32 + 2);
+        sim.client(
+            "finale",
+            drive::<P>(
+                plan.clients.len() as u32 + 1,
+                steps,
+                system.client(node),
+                recorder.clone(),
+                scenario.timeout,
+                end,
+            ),
+        );
+    }
+
     let mut faults = plan.faults.iter().peekable();
     loop {
         let now = sim.elapsed();
@@ -140,7 +171,7 @@ pub fn run<P: Protocol>(
                 what: fault.to_string(),
             });
         }
-        if now >= scenario.duration {
+        if now >= end {
             break;
         }
         match sim.step() {

@@ -35,6 +35,17 @@ pub fn name(s: &Scenario) -> String {
         .to_string()
 }
 
+/// Assert `history` matches the stored snapshot `name` under `snapshots/`, described by
+/// `description` (the command and run line that made it).
+pub fn snapshot(name: &str, description: String, history: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.set_description(description);
+    settings.bind(|| insta::assert_snapshot!(name, history));
+}
+
 /// Run `test` once per scenario, as a test named after it, and exit with the verdicts.
 pub fn per_scenario(
     test: impl Fn(&Scenario) -> Result<(), Failed> + Send + Sync + Clone + 'static,

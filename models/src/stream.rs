@@ -1,0 +1,684 @@
+//! Durable Streams with idempotent producers (spec `a347312`, as `durable-streams-server`
+//! 0.2.0 implements it), as a model that judges a backend's answers.
+//!
+//! A stream is named, has a content type (bytes or JSON), maybe a TTL, and holds messages;
+//! it can be closed (for good) and deleted. Operations:
+//!
+//! - `create`: 201 new; 200 when the stream exists with the same configuration (content
+//!   type, TTL, and closure status: a closed stream answers 409 to a create without
+//!   `Stream-Closed`); 409 `already-exists` otherwise.
+//! - `append`: an empty body (or JSON `[]`) is 400 before anything else; then 404, then, for
+//!   a plain append, closed (409 `stream-closed`) > content type (409) > `Stream-Seq` (409
+//!   `sequence-conflict` unless strictly greater, bytewise, than the stream's last); a JSON
+//!   array is flattened one level into messages.
+//! - an idempotent producer's append (`Producer-Id`/`-Epoch`/`-Seq`): content type; a stale
+//!   epoch is 403 with the current one; on a closed stream only the tuple that closed it
+//!   answers 204, any other 409 `stream-closed`; the same epoch with `seq <= last` is a 204
+//!   duplicate echoing the producer's state; a new epoch must start at 0 (else 400); a gap
+//!   is 409 with the expected and received sequence; a new producer must start at 0.
+//! - `close`: close-only, idempotent. `read`: catch-up from the start or an offset, or
+//!   long-poll (a read that may wait, answering empty at the tail). `head`, `delete`.
+//!
+//! Offsets are the server's: the model judges rather than predicts them. It remembers the
+//! next offset seen after each count of messages, and holds every offset to be stable,
+//! strictly increasing with the count, and greater than every offset the name had before
+//! it was deleted and created again (a reader resuming with an old offset must not skip the
+//! new stream's data).
+//!
+//! Time is an argument: each operation carries the window of simulated time it ran in
+//! ([`Timed`]), and a TTL makes an expiry window that later answers narrow.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::{Answer, Model};
+
+/// Milliseconds of simulated time.
+pub type Ms = u64;
+
+/// An idempotent producer's `(Producer-Id, Producer-Epoch, Producer-Seq)`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Producer {
+    pub id: String,
+    pub epoch: u64,
+    pub seq: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum StreamOp {
+    /// PUT: `json` picks `application/json` over `application/octet-stream`.
+    Create {
+        stream: String,
+        json: bool,
+        ttl: Option<u64>,
+    },
+    /// POST with a body: `data` is the messages (one for a bytes stream; a JSON array's
+    /// elements for a JSON one; empty for an empty body). `json` is the content type sent.
+    Append {
+        stream: String,
+        json: bool,
+        data: Vec<String>,
+        seq: Option<String>,
+        producer: Option<Producer>,
+        close: bool,
+    },
+    /// POST with `Stream-Closed: true` and no body.
+    Close {
+        stream: String,
+    },
+    /// GET from `from` (`None`: the start); `wait`: long-poll.
+    Read {
+        stream: String,
+        from: Option<String>,
+        wait: bool,
+    },
+    Head {
+        stream: String,
+    },
+    Delete {
+        stream: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "ret")]
+pub enum StreamRet {
+    /// 201 (`new`) or 200.
+    Created {
+        next: String,
+        new: bool,
+    },
+    /// 200 with producer headers (echoing epoch and seq), 204 without.
+    Appended {
+        next: String,
+        closed: bool,
+        producer: Option<(u64, u64)>,
+    },
+    /// 204 to a producer: already appended; the producer's epoch and last seq.
+    Duplicate {
+        next: String,
+        epoch: u64,
+        seq: u64,
+        closed: bool,
+    },
+    /// 204 to a close.
+    Closed {
+        next: String,
+    },
+    /// 200 (or 204 when a long-poll timed out: no data). Bytes streams read as one string.
+    Read {
+        data: Vec<String>,
+        next: String,
+        up_to_date: bool,
+        closed: bool,
+    },
+    Meta {
+        json: bool,
+        next: String,
+        closed: bool,
+    },
+    Deleted,
+    Err(StreamError),
+}
+
+/// An error answer: its status and problem type (`application/problem+json`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "error")]
+pub enum StreamError {
+    /// 404 `not-found` (missing or expired).
+    NotFound,
+    /// 409 `already-exists`: a create with another configuration.
+    Exists,
+    /// 409 `content-type-mismatch`.
+    ContentType,
+    /// 409 `stream-closed`, with `Stream-Next-Offset`.
+    StreamClosed { next: String },
+    /// 409 `sequence-conflict`: `Stream-Seq` not above the last.
+    SeqOrder,
+    /// 409 `sequence-conflict` with `Producer-Expected-Seq` and `Producer-Received-Seq`.
+    Gap { expected: u64, received: u64 },
+    /// 403 `producer-epoch-fenced` with the current `Producer-Epoch`.
+    Fenced { current: u64 },
+    /// 400, with the problem type (`empty-body`, `empty-array`, `bad-request`).
+    BadRequest { kind: String },
+    /// Any other status: never right.
+    Other { status: u16, kind: String },
+}
+
+impl StreamError {
+    pub fn status(&self) -> u16 {
+        match self {
+            StreamError::NotFound => 404,
+            StreamError::Fenced { .. } => 403,
+            StreamError::BadRequest { .. } => 400,
+            StreamError::Other { status, .. } => *status,
+            _ => 409,
+        }
+    }
+
+    /// The problem type's last segment, e.g. `stream-closed`.
+    pub fn kind(&self) -> &str {
+        match self {
+            StreamError::NotFound => "not-found",
+            StreamError::Exists => "already-exists",
+            StreamError::ContentType => "content-type-mismatch",
+            StreamError::StreamClosed { .. } => "stream-closed",
+            StreamError::SeqOrder | StreamError::Gap { .. } => "sequence-conflict",
+            StreamError::Fenced { .. } => "producer-epoch-fenced",
+            StreamError::BadRequest { kind } | StreamError::Other { kind, .. } => kind,
+        }
+    }
+
+    /// The 400 an empty append gets: `empty-array` on a JSON body, else `empty-body`.
+    pub fn empty(json: bool) -> StreamError {
+        let kind = if json { "empty-array" } else { "empty-body" };
+        StreamError::BadRequest { kind: kind.into() }
+    }
+}
+
+impl StreamOp {
+    pub fn stream(&self) -> &str {
+        match self {
+            StreamOp::Create { stream, .. }
+            | StreamOp::Append { stream, .. }
+            | StreamOp::Close { stream }
+            | StreamOp::Read { stream, .. }
+            | StreamOp::Head { stream }
+            | StreamOp::Delete { stream } => stream,
+        }
+    }
+}
+
+impl Answer for StreamRet {
+    fn is_ok(&self) -> bool {
+        !matches!(self, StreamRet::Err(_))
+    }
+}
+
+/// An operation with the window of simulated time it ran in: from its invocation to its
+/// answer (`Ms::MAX` when the answer never came).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timed {
+    pub op: StreamOp,
+    pub from: Ms,
+    pub to: Ms,
+}
+
+/// What a name holds: the stream that lives under it, and the greatest offset it ever
+/// showed, across deletes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Name {
+    pub live: Option<Stream>,
+    pub high: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Stream {
+    pub json: bool,
+    pub ttl: Option<u64>,
+    /// Expires somewhere in `[lo, hi]` (ms): narrowed by what answers show.
+    pub expiry: Option<(Ms, Ms)>,
+    pub messages: Vec<String>,
+    /// The next offset seen after this many messages.
+    pub marks: BTreeMap<usize, String>,
+    pub closed: bool,
+    /// The producer tuple whose append closed the stream.
+    pub closer: Option<Producer>,
+    pub last_seq: Option<String>,
+    /// Producer id -> (epoch, last seq).
+    pub producers: BTreeMap<String, (u64, u64)>,
+}
+
+/// Every name's state, by name.
+pub type State = BTreeMap<String, Name>;
+
+/// The Durable Streams model.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Streams;
+
+impl Model for Streams {
+    type State = State;
+    type Op = Timed;
+    type Ret = StreamRet;
+
+    fn init(&self) -> State {
+        State::new()
+    }
+
+    fn step(&self, state: &State, op: &Timed, ret: Option<&StreamRet>) -> Option<State> {
+        let key = op.op.stream();
+        let name = state.get(key).cloned().unwrap_or_default();
+        let expiry = name.live.as_ref().and_then(|s| s.expiry);
+        // Expired iff the server's time t in [from, to] is at or past the expiry in [lo, hi].
+        let branches: &[bool] = match expiry {
+            None => &[true],
+            Some((_, hi)) if op.from >= hi => &[false],
+            Some((lo, _)) if op.to < lo => &[true],
+            Some(_) => &[true, false],
+        };
+        branches.iter().find_map(|&alive| {
+            let mut name = name.clone();
+            if let Some((lo, hi)) = name.live.as_mut().and_then(|s| s.expiry.as_mut()) {
+                if alive {
+                    *lo = (*lo).max(op.from);
+                } else {
+                    *hi = (*hi).min(op.to);
+                    name.forget();
+                }
+            }
+            apply(&mut name, op, ret)?;
+            let mut state = state.clone();
+            state.insert(key.to_string(), name);
+            Some(state)
+        })
+    }
+
+    fn part(&self, op: &Timed) -> Option<String> {
+        Some(op.op.stream().to_string())
+    }
+}
+
+/// The model with every operation's time unknown (any time from the start on): what a
+/// history without times allows, and what TTLs cannot be judged by.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Anytime;
+
+impl Model for Anytime {
+    type State = State;
+    type Op = StreamOp;
+    type Ret = StreamRet;
+
+    fn init(&self) -> State {
+        Streams.init()
+    }
+
+    fn step(&self, state: &State, op: &StreamOp, ret: Option<&StreamRet>) -> Option<State> {
+        let op = Timed {
+            op: op.clone(),
+            from: 0,
+            to: Ms::MAX,
+        };
+        Streams.step(state, &op, ret)
+    }
+
+    fn part(&self, op: &StreamOp) -> Option<String> {
+        Some(op.stream().to_string())
+    }
+}
+
+impl Name {
+    /// The stream is gone (deleted or expired); its offsets stay taken.
+    fn forget(&mut self) {
+        if let Some(s) = self.live.take() {
+            self.high = s.marks.values().chain(&self.high).max().cloned();
+        }
+    }
+}
+
+impl Stream {
+    /// Whether `next` may be the offset after `k` messages; if so it is remembered.
+    fn mark(&mut self, high: &Option<String>, k: usize, next: &str) -> bool {
+        if let Some(seen) = self.marks.get(&k) {
+            return seen == next;
+        }
+        let fits = high.as_deref().is_none_or(|h| next > h)
+            && self.marks.range(..k).all(|(_, o)| o.as_str() < next)
+            && self.marks.range(k + 1..).all(|(_, o)| o.as_str() > next);
+        if fits {
+            self.marks.insert(k, next.to_string());
+        }
+        fits
+    }
+
+    fn tail(&mut self, high: &Option<String>, next: &str) -> bool {
+        self.mark(high, self.messages.len(), next)
+    }
+}
+
+/// Apply `op` to `name`, judging `ret`; `None` if `ret` is wrong.
+fn apply(name: &mut Name, t: &Timed, ret: Option<&StreamRet>) -> Option<()> {
+    use StreamError as E;
+    use StreamRet as R;
+    // Whether the answer is `want` (any answer does when it was never seen).
+    let is = |want: &StreamRet| ret.is_none_or(|r| r == want);
+    let high = name.high.clone();
+    if let StreamOp::Append {
+        json, data, close, ..
+    } = &t.op
+    {
+        if data.is_empty() && !close {
+            return is(&R::Err(E::empty(*json))).then_some(());
+        }
+    }
+    let Some(s) = name.live.as_mut() else {
+        return match &t.op {
+            StreamOp::Create { json, ttl, .. } => {
+                let mut s = Stream {
+                    json: *json,
+                    ttl: *ttl,
+                    expiry: ttl.map(|ttl| (t.from + ttl * 1000, t.to.saturating_add(ttl * 1000))),
+                    messages: Vec::new(),
+                    marks: BTreeMap::new(),
+                    closed: false,
+                    closer: None,
+                    last_seq: None,
+                    producers: BTreeMap::new(),
+                };
+                match ret {
+                    None => {}
+                    Some(R::Created { next, new: true }) if s.tail(&high, next) => {}
+                    Some(_) => return None,
+                }
+                name.live = Some(s);
+                Some(())
+            }
+            _ => is(&R::Err(E::NotFound)).then_some(()),
+        };
+    };
+    match &t.op {
+        StreamOp::Create { json, ttl, .. } => {
+            if (*json, *ttl, false) != (s.json, s.ttl, s.closed) {
+                return is(&R::Err(E::Exists)).then_some(());
+            }
+            match ret {
+                None => Some(()),
+                Some(R::Created { next, new: false }) => s.tail(&high, next).then_some(()),
+                Some(_) => None,
+            }
+        }
+        StreamOp::Append {
+            json,
+            data,
+            seq,
+            producer,
+            close,
+            ..
+        } => {
+            let closed = |s: &mut Stream| match ret {
+                None => Some(()),
+                Some(R::Err(E::StreamClosed { next })) => s.tail(&high, next).then_some(()),
+                Some(_) => None,
+            };
+            if let Some(p) = producer {
+                if *json != s.json {
+                    return is(&R::Err(E::ContentType)).then_some(());
+                }
+                let state = s.producers.get(&p.id).copied();
+                if let Some((epoch, _)) = state.filter(|&(epoch, _)| p.epoch < epoch) {
+                    return is(&R::Err(E::Fenced { current: epoch })).then_some(());
+                }
+                if s.closed {
+                    if s.closer.as_ref() != Some(p) {
+                        return closed(s);
+                    }
+                    return duplicate(s, &high, ret, (p.epoch, p.seq), true);
+                }
+                let want = match state {
+                    Some((epoch, last)) if p.epoch == epoch && p.seq <= last => {
+                        return duplicate(s, &high, ret, (epoch, last), false);
+                    }
+                    Some((epoch, _)) if p.epoch > epoch => 0,
+                    Some((_, last)) => last + 1,
+                    None => 0,
+                };
+                if p.seq != want {
+                    let e = match state {
+                        Some((epoch, _)) if p.epoch > epoch => E::BadRequest {
+                            kind: "bad-request".into(),
+                        },
+                        _ => E::Gap {
+                            expected: want,
+                            received: p.seq,
+                        },
+                    };
+                    return is(&R::Err(e)).then_some(());
+                }
+            } else {
+                if s.closed {
+                    return closed(s);
+                }
+                if *json != s.json {
+                    return is(&R::Err(E::ContentType)).then_some(());
+                }
+            }
+            if seq.as_ref().is_some_and(|q| s.last_seq.as_ref() >= Some(q)) {
+                return is(&R::Err(E::SeqOrder)).then_some(());
+            }
+            s.messages.extend(data.iter().cloned());
+            if let Some(q) = seq {
+                s.last_seq = Some(q.clone());
+            }
+            if let Some(p) = producer {
+                s.producers.insert(p.id.clone(), (p.epoch, p.seq));
+            }
+            if *close {
+                s.closed = true;
+                s.closer = producer.clone();
+            }
+            match ret {
+                None => Some(()),
+                Some(R::Appended {
+                    next,
+                    closed,
+                    producer: echo,
+                }) if *closed == s.closed
+                    && *echo == producer.as_ref().map(|p| (p.epoch, p.seq)) =>
+                {
+                    s.tail(&high, next).then_some(())
+                }
+                Some(_) => None,
+            }
+        }
+        StreamOp::Close { .. } => {
+            s.closed = true;
+            match ret {
+                None => Some(()),
+                Some(R::Closed { next }) => s.tail(&high, next).then_some(()),
+                Some(_) => None,
+            }
+        }
+        StreamOp::Read { from, .. } => match ret {
+            None => Some(()),
+            Some(R::Read {
+                data,
+                next,
+                up_to_date,
+                closed,
+            }) => {
+                let start = match from {
+                    None => Some(0),
+                    Some(o) => s.marks.iter().find(|(_, m)| *m == o).map(|(&k, _)| k),
+                };
+                let starts = match start {
+                    Some(k) => k..k + 1,
+                    None => 0..s.messages.len() + 1,
+                };
+                let n = s.messages.len();
+                let end = starts.into_iter().find_map(|i| {
+                    (i..=n).find(|&j| {
+                        let got = &s.messages[i..j];
+                        let same = if s.json {
+                            got == data.as_slice()
+                        } else {
+                            got.concat() == data.concat()
+                        };
+                        same && *up_to_date == (j == n) && *closed == (s.closed && j == n)
+                    })
+                })?;
+                s.mark(&high, end, next).then_some(())
+            }
+            Some(_) => None,
+        },
+        StreamOp::Head { .. } => match ret {
+            None => Some(()),
+            Some(R::Meta { json, next, closed }) if (*json, *closed) == (s.json, s.closed) => {
+                s.tail(&high, next).then_some(())
+            }
+            Some(_) => None,
+        },
+        StreamOp::Delete { .. } => {
+            name.forget();
+            is(&R::Deleted).then_some(())
+        }
+    }
+}
+
+/// A 204 duplicate echoing `(epoch, seq)`; nothing is appended.
+fn duplicate(
+    s: &mut Stream,
+    high: &Option<String>,
+    ret: Option<&StreamRet>,
+    echo: (u64, u64),
+    closed: bool,
+) -> Option<()> {
+    match ret {
+        None => Some(()),
+        Some(StreamRet::Duplicate {
+            next,
+            epoch,
+            seq,
+            closed: c,
+        }) if (*epoch, *seq, *c) == (echo.0, echo.1, closed) => s.tail(high, next).then_some(()),
+        Some(_) => None,
+    }
+}
+
+impl fmt::Display for Producer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.id, self.epoch, self.seq)
+    }
+}
+
+impl fmt::Display for StreamOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamOp::Create { stream, json, ttl } => {
+                write!(f, "create {stream}{}", if *json { " json" } else { "" })?;
+                if let Some(ttl) = ttl {
+                    write!(f, " ttl={ttl}s")?;
+                }
+                Ok(())
+            }
+            StreamOp::Append {
+                stream,
+                json,
+                data,
+                seq,
+                producer,
+                close,
+            } => {
+                write!(
+                    f,
+                    "append {stream}{} {data:?}",
+                    if *json { " json" } else { "" }
+                )?;
+                if let Some(seq) = seq {
+                    write!(f, " seq={seq}")?;
+                }
+                if let Some(p) = producer {
+                    write!(f, " producer={p}")?;
+                }
+                if *close {
+                    write!(f, " close")?;
+                }
+                Ok(())
+            }
+            StreamOp::Close { stream } => write!(f, "close {stream}"),
+            StreamOp::Read { stream, from, wait } => {
+                write!(f, "read {stream} from={}", from.as_deref().unwrap_or("-1"))?;
+                if *wait {
+                    write!(f, " long-poll")?;
+                }
+                Ok(())
+            }
+            StreamOp::Head { stream } => write!(f, "head {stream}"),
+            StreamOp::Delete { stream } => write!(f, "delete {stream}"),
+        }
+    }
+}
+
+impl fmt::Display for Timed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.op.fmt(f)
+    }
+}
+
+/// ` closed` when `closed`.
+fn flag(on: bool, name: &str) -> String {
+    if on {
+        format!(" {name}")
+    } else {
+        String::new()
+    }
+}
+
+impl fmt::Display for StreamRet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamRet::Created { next, new } => {
+                write!(
+                    f,
+                    "{} next={next}",
+                    if *new { "201 created" } else { "200 exists" }
+                )
+            }
+            StreamRet::Appended {
+                next,
+                closed,
+                producer,
+            } => {
+                match producer {
+                    Some((e, s)) => write!(f, "200 appended next={next} producer={e}/{s}")?,
+                    None => write!(f, "204 appended next={next}")?,
+                }
+                write!(f, "{}", flag(*closed, "closed"))
+            }
+            StreamRet::Duplicate {
+                next,
+                epoch,
+                seq,
+                closed,
+            } => write!(
+                f,
+                "204 duplicate next={next} producer={epoch}/{seq}{}",
+                flag(*closed, "closed")
+            ),
+            StreamRet::Closed { next } => write!(f, "204 closed next={next}"),
+            StreamRet::Read {
+                data,
+                next,
+                up_to_date,
+                closed,
+            } => write!(
+                f,
+                "read {data:?} next={next}{}{}",
+                flag(*up_to_date, "up-to-date"),
+                flag(*closed, "closed")
+            ),
+            StreamRet::Meta { json, next, closed } => write!(
+                f,
+                "200 head{} next={next}{}",
+                flag(*json, "json"),
+                flag(*closed, "closed")
+            ),
+            StreamRet::Deleted => write!(f, "204 deleted"),
+            StreamRet::Err(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status(), self.kind())?;
+        match self {
+            StreamError::StreamClosed { next } => write!(f, " next={next}"),
+            StreamError::Gap { expected, received } => {
+                write!(f, " expected={expected} received={received}")
+            }
+            StreamError::Fenced { current } => write!(f, " current={current}"),
+            _ => Ok(()),
+        }
+    }
+}
