@@ -29,6 +29,79 @@ pub enum Fault {
     Latency { max: Duration },
     /// Move a host's clock by `by` nanoseconds (negative: back).
     Clock { host: String, by: i128 },
+    /// Switch the backends' BUGGIFY fault points on or off.
+    Buggify { on: bool },
+}
+
+/// One `[[fault]]` of a scenario on one host: a fault, and what undoes it and when, if
+/// anything does. A shrinker keeps or drops a spec whole, and a spec writes itself back as
+/// a `[[fault]]` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    pub at: Duration,
+    pub fault: Fault,
+    /// The undoing fault (a heal, a restart, the old latency) and how long after `at`.
+    pub undo: Option<(Duration, Fault)>,
+}
+
+impl Spec {
+    /// The schedule of `specs`, in the order they were written.
+    pub fn schedule(specs: &[Spec]) -> Schedule {
+        let mut out = Schedule::default();
+        for s in specs {
+            out.push(s.at, s.fault.clone());
+            if let Some((after, undo)) = &s.undo {
+                out.push(s.at + *after, undo.clone());
+            }
+        }
+        out
+    }
+
+    /// The `[[fault]]` table that reads back as this spec.
+    pub fn to_toml(&self) -> toml::Table {
+        let d = |d: &Duration| toml::Value::from(humantime::format_duration(*d).to_string());
+        let mut t = toml::Table::new();
+        t.insert("at".into(), d(&self.at));
+        let undo = self.undo.as_ref().map(|(after, _)| d(after));
+        let mut set = |k: &str, v: toml::Value| {
+            t.insert(k.into(), v);
+        };
+        match &self.fault {
+            Fault::Partition { groups, oneway } => {
+                set("partition", toml::Value::try_from(groups).expect("strings"));
+                if *oneway {
+                    set("oneway", true.into());
+                }
+                undo.map(|u| set("heal_after", u));
+            }
+            Fault::Crash { host } => {
+                set("crash", host.as_str().into());
+                undo.map(|u| set("restart_after", u));
+            }
+            Fault::Latency { max } => {
+                set("latency", d(max));
+                undo.map(|u| set("restore_after", u));
+            }
+            Fault::Clock { host, by } => {
+                set("clock", host.as_str().into());
+                let sign = if *by < 0 { "-" } else { "+" };
+                let by = Duration::from_nanos(by.unsigned_abs() as u64);
+                set(
+                    "jump",
+                    format!("{sign}{}", humantime::format_duration(by)).into(),
+                );
+            }
+            Fault::Buggify { on } => {
+                set("buggify", (*on).into());
+                undo.map(|u| set("restore_after", u));
+            }
+            // Undoing faults are written as the `*_after` of the fault they undo.
+            Fault::Heal { .. } | Fault::Restart { .. } => {
+                unreachable!("a spec starts with the fault, not its undoing")
+            }
+        }
+        t
+    }
 }
 
 /// Faults in the order they happen; faults at the same instant keep the order they were
@@ -97,6 +170,7 @@ impl fmt::Display for Fault {
             Fault::Crash { host } => write!(f, "crash {host}"),
             Fault::Restart { host } => write!(f, "restart {host}"),
             Fault::Latency { max } => write!(f, "latency max {}", humantime::format_duration(*max)),
+            Fault::Buggify { on } => write!(f, "buggify {}", if *on { "on" } else { "off" }),
             Fault::Clock { host, by } => {
                 let sign = if *by < 0 { "-" } else { "+" };
                 let by = Duration::from_nanos(by.unsigned_abs() as u64);

@@ -9,6 +9,8 @@ pub mod plan;
 pub mod protocol;
 pub mod report;
 pub mod scenario;
+pub mod shrink;
+pub mod swarm;
 pub mod sweep;
 pub mod workload;
 pub mod world;

@@ -59,6 +59,21 @@ enum Command {
         #[arg(long)]
         history: Option<PathBuf>,
     },
+    /// Cut a failing seed's plan down to the smallest that still fails; print it and write
+    /// it as a scenario file that replays it.
+    Shrink {
+        scenario: PathBuf,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long)]
+        backend: Option<String>,
+        /// The file to write; shrunk/STEM-BACKEND-seedN.toml by default.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// At most this many candidate plans are run.
+        #[arg(long, default_value_t = 2000)]
+        budget: u32,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -101,6 +116,13 @@ fn main() -> ExitCode {
             backend,
             history,
         } => replay(&scenario, seed, backend.as_deref(), history.as_deref()),
+        Command::Shrink {
+            scenario,
+            seed,
+            backend,
+            out,
+            budget,
+        } => shrink(&scenario, seed, backend.as_deref(), out, budget),
     };
     ExitCode::from(status)
 }
@@ -201,6 +223,59 @@ fn replay(path: &Path, seed: u64, backend: Option<&str>, history: Option<&Path>)
     } else {
         FAILED
     }
+}
+
+fn shrink(path: &Path, seed: u64, backend: Option<&str>, out: Option<PathBuf>, budget: u32) -> u8 {
+    let (s, backend) = match load(&[path.to_path_buf()], backend) {
+        Ok(mut s) if s.len() == 1 => s.remove(0),
+        Ok(_) => {
+            eprintln!("squall: shrink takes one scenario file whose protocol the backend serves");
+            return BAD_INPUT;
+        }
+        Err(e) => {
+            eprintln!("squall: {e}");
+            return BAD_INPUT;
+        }
+    };
+    let out = out.unwrap_or_else(|| {
+        let stem = s.path.file_stem().unwrap_or_default().to_string_lossy();
+        let file = format!("{stem}-{}-seed{seed}.toml", backend.replace('/', "-"));
+        Path::new("shrunk").join(file)
+    });
+    let shrunk = match squall::shrink::shrink(&s, &backend, seed, budget, &out) {
+        Ok(shrunk) => shrunk,
+        Err(e) => {
+            eprintln!("squall: {e}");
+            return FAILED;
+        }
+    };
+    println!("{}", shrunk.original);
+    println!(
+        "shrunk in {} candidate runs to {} operations ({} per client) and {} faults:",
+        shrunk.tried,
+        shrunk.ops.iter().sum::<usize>(),
+        shrunk
+            .ops
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        shrunk.scenario.specs.len()
+    );
+    print!("{}", shrunk.plan);
+    println!("history:");
+    print!("{}", shrunk.run.history);
+    print!("{}", shrunk.run.report(&out));
+    let written = out
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&out, &shrunk.file));
+    if let Err(e) = written {
+        eprintln!("squall: cannot write {}: {e}", out.display());
+        return BAD_INPUT;
+    }
+    println!("wrote {}", out.display());
+    FAILED
 }
 
 /// Load the scenarios under `paths`, each with the backend to run it against: the one

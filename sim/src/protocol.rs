@@ -25,12 +25,18 @@ pub trait Protocol: 'static {
     type Model: Model<Op = Self::Op, Ret = Self::Ret> + Default;
     /// An operation as a plan holds it, before the client fills in what only the run can
     /// tell (the revision a compare-and-swap expects, say).
-    type Intent: Clone + Debug + Display;
+    /// Its serde form is a `[[client.op]]` table of a scenario file.
+    type Intent: Clone + Debug + Display + Serialize + DeserializeOwned;
     /// What a client remembers between its operations.
     type Memory: Default;
 
     /// Draw intent `n` of client `client` (1-based) of the scenario's workload.
     fn draw(scenario: &Scenario, client: usize, n: usize, rng: &mut ChaCha8Rng) -> Self::Intent;
+    /// An intent read from a scenario file, completed with what its serde form leaves out
+    /// (the scenario's parameters). As it is by default.
+    fn adopt(_scenario: &Scenario, intent: Self::Intent) -> Self::Intent {
+        intent
+    }
     /// The operation a client sends for `intent`, given what it remembers.
     fn op(memory: &Self::Memory, intent: &Self::Intent) -> Self::Op;
     /// Remember what an answer taught the client.
@@ -82,6 +88,14 @@ impl Capability {
             match fault {
                 Fault::Crash { .. } => needs.insert(Capability::Durable),
                 Fault::Clock { .. } => needs.insert(Capability::SimulatedTime),
+                _ => false,
+            };
+        }
+        // What a swarm may draw, so that every seed of it is applicable or none is.
+        for kind in scenario.swarm.iter().flat_map(|s| &s.kinds) {
+            match kind.as_str() {
+                "crash" => needs.insert(Capability::Durable),
+                "clock" => needs.insert(Capability::SimulatedTime),
                 _ => false,
             };
         }

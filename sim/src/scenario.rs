@@ -80,7 +80,8 @@ use toml::Spanned;
 use squall_models::watch::Retention;
 use std::sync::LazyLock;
 
-use crate::faults::{Fault, Schedule};
+use crate::faults::{Fault, Schedule, Spec};
+use crate::plan::Step;
 
 mod spark;
 pub use spark::Spark;
@@ -100,7 +101,13 @@ pub struct Scenario {
     pub clients: usize,
     pub workload: Workload,
     pub latency: (Duration, Duration),
+    /// The `[[fault]]` entries, one spec a host.
+    pub specs: Vec<Spec>,
+    /// The schedule of `specs`.
     pub faults: Schedule,
+    /// The `[[client]]` tables: every client's steps, written out rather than drawn (a
+    /// shrunk plan, say); each intent is the protocol's intent as a TOML table.
+    pub script: Option<Vec<Vec<Step<toml::Table>>>>,
     pub expect: Expect,
     /// The `[spark]` section (defaults unless the protocol is `spark`).
     pub spark: Spark,
@@ -108,6 +115,12 @@ pub struct Scenario {
     pub suspension: SuspensionTimes,
     /// What the bucket keeps of past writes (`[bucket]`).
     pub bucket: Retention,
+    /// The file as TOML, for writing a variant of it (a shrunk plan).
+    pub source: toml::Table,
+    /// `swarm = true`: each seed draws its topology and faults ([`crate::swarm`]).
+    pub swarm: Option<crate::swarm::Swarm>,
+    /// What a swarm drew for the seed this scenario is (see [`Scenario::for_seed`]).
+    pub drawn: Option<String>,
 }
 
 /// The suspension workload's times.
@@ -242,6 +255,16 @@ struct Raw {
     spark: Option<Spanned<spark::Raw>>,
     suspension: Option<Spanned<RawSuspension>>,
     bucket: Option<RawBucket>,
+    client: Option<Spanned<Vec<RawClient>>>,
+    swarm: Option<Spanned<bool>>,
+    swarm_faults: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    #[serde(default)]
+    op: Vec<Spanned<toml::Table>>,
 }
 
 #[derive(Deserialize)]
@@ -264,6 +287,8 @@ struct RawBucket {
 struct RawTopology {
     servers: Spanned<usize>,
     clients: Spanned<usize>,
+    min_servers: Option<Spanned<usize>>,
+    min_clients: Option<Spanned<usize>>,
 }
 
 #[derive(Deserialize)]
@@ -301,6 +326,7 @@ struct RawFault {
     restore_after: Option<Spanned<String>>,
     clock: Option<Spanned<String>>,
     jump: Option<Spanned<String>>,
+    buggify: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -340,7 +366,38 @@ impl Scenario {
             let message = e.message().trim().to_string();
             at.error(span.clone(), &at.field_at(span.start), message)
         })?;
-        at.validate(raw)
+        let mut scenario = at.validate(raw)?;
+        scenario.source = toml::from_str(text).expect("the text parsed as a scenario above");
+        Ok(scenario)
+    }
+
+    /// The scenario as seed `seed` runs it: itself, or a swarm's draw for the seed.
+    pub fn for_seed(&self, seed: u64) -> std::borrow::Cow<'_, Scenario> {
+        match &self.swarm {
+            Some(swarm) => std::borrow::Cow::Owned(crate::swarm::draw(self, swarm, seed)),
+            None => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
+    /// The scenario with `specs` for its faults.
+    pub fn with_specs(&self, specs: Vec<Spec>) -> Scenario {
+        Scenario {
+            faults: Spec::schedule(&specs),
+            specs,
+            ..self.clone()
+        }
+    }
+
+    /// The file as TOML, with its topology as this scenario has it.
+    pub fn concrete(&self) -> toml::Table {
+        let mut doc = self.source.clone();
+        doc.remove("swarm");
+        doc.remove("swarm_faults");
+        let mut topology = toml::Table::new();
+        topology.insert("servers".into(), (self.servers as i64).into());
+        topology.insert("clients".into(), (self.clients as i64).into());
+        doc.insert("topology".into(), topology.into());
+        doc
     }
 
     /// Every host name, servers first.
@@ -565,10 +622,14 @@ impl Locator<'_> {
             h.extend(client_names(clients));
             h
         };
-        let mut faults = Schedule::default();
+        let mut specs = Vec::new();
         for (i, f) in raw.fault.iter().enumerate() {
-            self.fault(&mut faults, i + 1, f, &hosts, latency.1)?;
+            self.fault(&mut specs, i + 1, f, &hosts, latency.1)?;
         }
+        let script = match &raw.client {
+            Some(c) => Some(self.script(&protocol, c, clients, &raw.topology.clients)?),
+            None => None,
+        };
         let mut bucket = Retention::default();
         if let Some(h) = raw.bucket.as_ref().and_then(|b| b.history.as_ref()) {
             bucket.history = *h.get_ref();
@@ -585,6 +646,7 @@ impl Locator<'_> {
             None => Spark::default(),
         };
         let suspension = self.suspension(&protocol, raw.suspension.as_ref())?;
+        let swarm = self.swarm(&raw)?;
 
         Ok(Scenario {
             path: self.path.to_path_buf(),
@@ -603,14 +665,149 @@ impl Locator<'_> {
                 think,
             },
             latency,
-            faults,
+            faults: Spec::schedule(&specs),
+            specs,
+            script,
             expect: Expect {
                 linearizable: raw.expect.linearizable,
             },
             spark,
             suspension,
             bucket,
+            source: toml::Table::new(),
+            swarm,
+            drawn: None,
         })
+    }
+
+    /// `swarm = true` with its bounds and fault kinds; `None` without.
+    fn swarm(&self, raw: &Raw) -> Result<Option<crate::swarm::Swarm>, Error> {
+        let t = &raw.topology;
+        let on = raw.swarm.as_ref().is_some_and(|s| *s.get_ref());
+        if !on {
+            let stray = (t
+                .min_servers
+                .as_ref()
+                .map(|m| (m.span(), "topology.min_servers")))
+            .or(t
+                .min_clients
+                .as_ref()
+                .map(|m| (m.span(), "topology.min_clients")))
+            .or(raw
+                .swarm_faults
+                .as_ref()
+                .map(|m| (m.span(), "swarm_faults")));
+            return match stray {
+                Some((span, field)) => Err(self.error(
+                    span,
+                    field,
+                    "only a swarm scenario (`swarm = true`) takes this",
+                )),
+                None => Ok(None),
+            };
+        }
+        if let Some(f) = raw.fault.first() {
+            return Err(self.error(
+                f.at.span(),
+                "fault[1]",
+                "a swarm scenario draws its faults; it takes no [[fault]]",
+            ));
+        }
+        if let Some(c) = &raw.client {
+            return Err(self.error(
+                c.span(),
+                "client",
+                "a swarm scenario draws its plan; it takes no [[client]]",
+            ));
+        }
+        let mut min = [1, 1];
+        for (slot, (m, max, field)) in min.iter_mut().zip([
+            (&t.min_servers, &t.servers, "topology.min_servers"),
+            (&t.min_clients, &t.clients, "topology.min_clients"),
+        ]) {
+            if let Some(m) = m {
+                if *m.get_ref() == 0 || m.get_ref() > max.get_ref() {
+                    return Err(self.error(
+                        m.span(),
+                        field,
+                        format!("must be in 1..={}", max.get_ref()),
+                    ));
+                }
+                *slot = *m.get_ref();
+            }
+        }
+        let kinds = match &raw.swarm_faults {
+            None => crate::swarm::KINDS.iter().map(|k| k.to_string()).collect(),
+            Some(k) => {
+                if let Some(bad) = k
+                    .get_ref()
+                    .iter()
+                    .find(|k| !crate::swarm::KINDS.contains(&k.as_str()))
+                {
+                    return Err(self.error(
+                        k.span(),
+                        "swarm_faults",
+                        format!(
+                            "unknown fault kind {bad:?}; known: {}",
+                            crate::swarm::KINDS.join(", ")
+                        ),
+                    ));
+                }
+                k.get_ref().clone()
+            }
+        };
+        Ok(Some(crate::swarm::Swarm {
+            min_servers: min[0],
+            min_clients: min[1],
+            kinds,
+        }))
+    }
+
+    /// The `[[client]]` tables: one a client of the topology, each with its steps
+    /// (`[[client.op]]`: `think`, then the intent's fields).
+    fn script(
+        &self,
+        protocol: &str,
+        raw: &Spanned<Vec<RawClient>>,
+        clients: usize,
+        topology: &Spanned<usize>,
+    ) -> Result<Vec<Vec<Step<toml::Table>>>, Error> {
+        if raw.get_ref().len() != clients {
+            return Err(self.error(
+                topology.span(),
+                "topology.clients",
+                format!(
+                    "{clients} clients, but the file scripts {} ([[client]] tables)",
+                    raw.get_ref().len()
+                ),
+            ));
+        }
+        let mut out = Vec::new();
+        for (c, client) in raw.get_ref().iter().enumerate() {
+            let mut steps = Vec::new();
+            for (n, op) in client.op.iter().enumerate() {
+                let field = format!("client[{}].op[{}]", c + 1, n + 1);
+                let mut intent = op.get_ref().clone();
+                let think = match intent.remove("think") {
+                    None => Duration::ZERO,
+                    Some(toml::Value::String(t)) => {
+                        self.duration(&format!("{field}.think"), &Spanned::new(op.span(), t))?
+                    }
+                    Some(_) => {
+                        return Err(self.error(
+                            op.span(),
+                            &format!("{field}.think"),
+                            "not a duration; write e.g. \"5ms\"",
+                        ))
+                    }
+                };
+                crate::plan::check_intent(protocol, &intent)
+                    .map_err(|m| self.error(op.span(), &field, m))?;
+                steps.push(Step { think, intent });
+            }
+            out.push(steps);
+        }
+        Ok(out)
     }
 
     /// The `[suspension]` section: only for the suspension protocol; times above zero.
@@ -677,7 +874,7 @@ impl Locator<'_> {
 
     fn fault(
         &self,
-        out: &mut Schedule,
+        out: &mut Vec<Spec>,
         i: usize,
         f: &RawFault,
         hosts: &[String],
@@ -690,12 +887,13 @@ impl Locator<'_> {
             f.crash.is_some(),
             f.latency.is_some(),
             f.clock.is_some(),
+            f.buggify.is_some(),
         ];
         if kinds.iter().filter(|&&k| k).count() != 1 {
             return Err(self.error(
                 f.at.span(),
                 &format!("fault[{i}]"),
-                "needs exactly one of partition, crash, latency, clock",
+                "needs exactly one of partition, crash, latency, clock, buggify",
             ));
         }
         let after = |d: &Option<Spanned<String>>, name: &str| {
@@ -743,16 +941,15 @@ impl Locator<'_> {
                     "a one-way partition takes exactly two groups",
                 ));
             }
-            out.push(
+            let heal = after(&f.heal_after, "heal_after")?;
+            out.push(Spec {
                 at,
-                Fault::Partition {
+                fault: Fault::Partition {
                     groups: groups.clone(),
                     oneway,
                 },
-            );
-            if let Some(heal) = after(&f.heal_after, "heal_after")? {
-                out.push(at + heal, Fault::Heal { groups, oneway });
-            }
+                undo: heal.map(|h| (h, Fault::Heal { groups, oneway })),
+            });
         } else if let Some(c) = &f.crash {
             misplaced(&f.heal_after, "heal_after", "partition")?;
             misplaced(&f.restore_after, "restore_after", "latency")?;
@@ -773,19 +970,32 @@ impl Locator<'_> {
             }
             let restart = after(&f.restart_after, "restart_after")?;
             for h in host {
-                out.push(at, Fault::Crash { host: h.clone() });
-                if let Some(r) = restart {
-                    out.push(at + r, Fault::Restart { host: h });
-                }
+                out.push(Spec {
+                    at,
+                    fault: Fault::Crash { host: h.clone() },
+                    undo: restart.map(|r| (r, Fault::Restart { host: h })),
+                });
             }
         } else if let Some(l) = &f.latency {
             misplaced(&f.heal_after, "heal_after", "partition")?;
             misplaced(&f.restart_after, "restart_after", "crash")?;
             let max = self.duration(&field("latency"), l)?;
-            out.push(at, Fault::Latency { max });
-            if let Some(r) = after(&f.restore_after, "restore_after")? {
-                out.push(at + r, Fault::Latency { max: latency });
-            }
+            let restore = after(&f.restore_after, "restore_after")?;
+            out.push(Spec {
+                at,
+                fault: Fault::Latency { max },
+                undo: restore.map(|r| (r, Fault::Latency { max: latency })),
+            });
+        } else if let Some(b) = &f.buggify {
+            misplaced(&f.heal_after, "heal_after", "partition")?;
+            misplaced(&f.restart_after, "restart_after", "crash")?;
+            let on = *b.get_ref();
+            let restore = after(&f.restore_after, "restore_after")?;
+            out.push(Spec {
+                at,
+                fault: Fault::Buggify { on },
+                undo: restore.map(|r| (r, Fault::Buggify { on: !on })),
+            });
         } else if let Some(c) = &f.clock {
             misplaced(&f.heal_after, "heal_after", "partition")?;
             misplaced(&f.restart_after, "restart_after", "crash")?;
@@ -812,13 +1022,14 @@ impl Locator<'_> {
                 std::slice::from_ref(c.get_ref()),
                 hosts,
             )? {
-                out.push(
+                out.push(Spec {
                     at,
-                    Fault::Clock {
+                    fault: Fault::Clock {
                         host,
                         by: sign * by.as_nanos() as i128,
                     },
-                );
+                    undo: None,
+                });
             }
         }
         Ok(())

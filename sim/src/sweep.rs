@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::backends::{self, Kind};
+use crate::history::History;
 use crate::plan::Plan;
 use crate::protocol::{self, Protocol};
 use crate::report::{Outcome, Run};
@@ -89,26 +90,44 @@ fn simulate<P: Protocol>(
             None,
         );
     }
-    let plan = Plan::draw::<P>(scenario, seed);
-    let history = match P::live(backend) {
+    let scenario = &scenario.for_seed(seed);
+    judge::<P>(scenario, backend, &Plan::draw::<P>(scenario, seed), json)
+}
+
+/// Run `plan` of `scenario` against `backend` and judge its history.
+pub(crate) fn judge<P: Protocol>(
+    scenario: &Scenario,
+    backend: &str,
+    plan: &Plan<P::Intent>,
+    json: bool,
+) -> (Run, Option<String>) {
+    match history::<P>(scenario, backend, plan) {
+        Ok(history) => {
+            let verdict = P::check(scenario, &history);
+            (
+                Run::judged(plan.seed, backend, &history, verdict),
+                json.then(|| history.to_json()),
+            )
+        }
+        Err(why) => (Run::failed(plan.seed, backend, why), None),
+    }
+}
+
+/// Run `plan` of `scenario` against `backend`: its history, or why there is none.
+pub(crate) fn history<P: Protocol>(
+    scenario: &Scenario,
+    backend: &str,
+    plan: &Plan<P::Intent>,
+) -> Result<History<P::Op, P::Ret>, String> {
+    match P::live(backend) {
         Some(live) => {
-            live::Server::shared().and_then(|server| live::run::<P>(scenario, &plan, live, &server))
+            live::Server::shared().and_then(|server| live::run::<P>(scenario, plan, live, &server))
         }
         None => {
             let system =
                 P::system(backend, scenario).expect("backend names are validated before runs");
-            world::run::<P>(scenario, &plan, system)
+            world::run::<P>(scenario, plan, system)
         }
-    };
-    match history {
-        Ok(history) => {
-            let verdict = P::check(scenario, &history);
-            (
-                Run::judged(seed, backend, &history, verdict),
-                json.then(|| history.to_json()),
-            )
-        }
-        Err(why) => (Run::failed(seed, backend, why), None),
     }
 }
 
@@ -174,7 +193,7 @@ struct Done {
     runs: BTreeMap<usize, Run>,
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<String>()
         .cloned()

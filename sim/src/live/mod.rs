@@ -70,6 +70,11 @@ pub fn applicable(scenario: &Scenario) -> Result<(), String> {
             Fault::Clock { .. } => {
                 return Err("it jumps a clock; a real server reads the machine's clock".into())
             }
+            Fault::Buggify { .. } => {
+                return Err(
+                    "it switches BUGGIFY on; a real server has no squall fault points".into(),
+                )
+            }
             Fault::Partition { .. } | Fault::Heal { .. } | Fault::Latency { .. } => {}
         }
     }
@@ -214,7 +219,10 @@ fn apply(fault: &Fault, proxies: &[Proxy]) -> bool {
             }
             return true;
         }
-        Fault::Crash { .. } | Fault::Restart { .. } | Fault::Clock { .. } => {
+        Fault::Crash { .. }
+        | Fault::Restart { .. }
+        | Fault::Clock { .. }
+        | Fault::Buggify { .. } => {
             unreachable!("applicable() admits no such fault")
         }
     };

@@ -25,6 +25,7 @@
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 use squall_models::stream::{
     Anytime, Producer, StreamError, StreamOp, StreamRet, Streams as Model,
 };
@@ -64,10 +65,12 @@ pub const OPERATIONS: &[&str] = &[
 ];
 
 /// One drawn operation, before the client's memory fills in offsets and producer tuples.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Intent {
     /// A name from [`OPERATIONS`], or `final` for the finale's reads.
-    pub kind: &'static str,
+    #[serde(deserialize_with = "kind")]
+    pub kind: String,
     pub client: usize,
     pub stream: usize,
     /// Its number among the client's intents.
@@ -75,6 +78,18 @@ pub struct Intent {
     /// A random number for what the kind draws (a `Stream-Seq`, a read's start).
     pub pick: u32,
     pub ttl: Option<u64>,
+}
+
+/// A kind's name as [`OPERATIONS`] (or the finale) spells it.
+fn kind<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    if OPERATIONS.iter().chain(&["final"]).any(|o| *o == name) {
+        return Ok(name);
+    }
+    Err(serde::de::Error::custom(format!(
+        "unknown stream operation {name:?}; known: {}",
+        OPERATIONS.join(", ")
+    )))
 }
 
 /// What a client remembers.
@@ -106,7 +121,7 @@ impl Protocol for Streams {
             .find(|o| **o == name)
             .expect("scenario validation admits only stream operations");
         Intent {
-            kind,
+            kind: kind.to_string(),
             client,
             stream,
             n,
@@ -134,7 +149,7 @@ impl Protocol for Streams {
         let plain = |json| payload(json, &format!("c{}n{}", i.client, i.n), 1);
         let tail = memory.tails.get(&stream).cloned();
         let fresh = !memory.known.contains(&stream);
-        match i.kind {
+        match i.kind.as_str() {
             "final" => StreamOp::Read {
                 stream,
                 from: None,
@@ -155,7 +170,7 @@ impl Protocol for Streams {
             "empty" => append(json, Vec::new(), None, None, false),
             "produce" | "bump" | "zombie" | "seal" => {
                 let (epoch, seq) = memory.producers.get(&stream).copied().unwrap_or((0, 0));
-                let (epoch, seq) = match i.kind {
+                let (epoch, seq) = match i.kind.as_str() {
                     "bump" => (epoch + 1, 0),
                     "zombie" if epoch > 0 => (epoch - 1, 0),
                     _ => (epoch, seq),
@@ -247,7 +262,7 @@ impl Protocol for Streams {
     fn finale(scenario: &Scenario) -> Vec<Intent> {
         (0..scenario.workload.keys)
             .map(|stream| Intent {
-                kind: "final",
+                kind: "final".into(),
                 client: scenario.clients + 1,
                 stream,
                 n: 0,

@@ -16,6 +16,7 @@
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 use squall_models::suspension::{
     execution, Behavior, Condition, Fence, Mode, Params, Signal, SuspOp, SuspRet,
     Suspension as Model,
@@ -34,16 +35,19 @@ use crate::scenario::Scenario;
 pub struct Suspension;
 
 /// What a client means to do, drawn before the run; [`Protocol::op`] makes it an operation
-/// with what the client knows then.
-#[derive(Clone, Debug)]
+/// with what the client knows then. The scenario's times are not part of its serde form.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Intent {
     pub client: usize,
     pub n: usize,
     pub what: What,
+    #[serde(skip)]
     times: Times,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum What {
     Claim(usize),
     Reclaim(usize),
@@ -71,7 +75,8 @@ pub enum What {
 }
 
 /// A signal to send: to the known waitpoint `pick` (modulo how many), or a retry.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Send {
     pub pick: usize,
     pub name: String,
@@ -80,7 +85,8 @@ pub struct Send {
     pub retry: bool,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Token {
     Good,
     Forged,
@@ -102,7 +108,7 @@ pub struct Memory {
 const RECALL: usize = 6;
 
 /// The workload's times, from the scenario's `[suspension]` section, in milliseconds.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Times {
     lease_ttl: u64,
     grace: u64,
@@ -200,6 +206,13 @@ impl Protocol for Suspension {
             n,
             what,
             times: times(scenario),
+        }
+    }
+
+    fn adopt(scenario: &Scenario, intent: Intent) -> Intent {
+        Intent {
+            times: times(scenario),
+            ..intent
         }
     }
 

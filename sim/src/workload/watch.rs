@@ -16,6 +16,7 @@
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 use squall_models::kv::{KvOp, KvRet, Rev};
 use squall_models::watch::{End, KvWatch, Scope, Watch, WatchOp, WatchRet};
 use std::collections::BTreeMap;
@@ -45,8 +46,11 @@ const GROUPS: [&str; 3] = ["a.", "b.", "c."];
 /// The KV watch protocol.
 pub struct Watches;
 
-/// A KV operation, or a watch that may resume from the client's cursor.
-#[derive(Clone, Debug)]
+/// A KV operation, or a watch that may resume from the client's cursor. In a scenario file
+/// a KV operation's table (`op = "put"`, ...) or a watch's (`scope = "all"`, `resume`,
+/// `listen_ms`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
 pub enum Intent {
     Kv(KvOp),
     Watch {

@@ -16,8 +16,9 @@ use crate::plan::{Plan, Step};
 use crate::protocol::{Caller, Protocol, System};
 use crate::scenario::{server_names, Scenario};
 
+mod buggify;
 mod clock;
-mod disk;
+pub mod disk;
 
 pub use clock::Clock;
 use clock::Clocks;
@@ -56,11 +57,17 @@ impl Node {
         Node {
             name: name.to_string(),
             servers: servers.to_vec(),
-            disk: Disk::default(),
+            disk: Disk::new(stream(seed, &format!("{name}/disk"))),
             timeout,
             clock: clocks.of(name),
             seed,
         }
+    }
+
+    /// Whether the BUGGIFY fault point `name` fires now: true now and then on seeds whose
+    /// scenario switches `buggify` on, never otherwise ([`buggify`]).
+    pub fn buggify(&self, name: &str) -> bool {
+        buggify::fires(name)
     }
 
     /// A fresh RNG stream of this host's own for `purpose`: the same seed, host and purpose
@@ -103,6 +110,7 @@ pub fn run<P: Protocol>(
 
     let servers = server_names(scenario.servers);
     let clocks = Clocks::default();
+    let points = buggify::Points::start(plan.seed);
     let mut disks = BTreeMap::new();
     for name in &servers {
         let node = Node::new(name, &servers, plan.seed, scenario.timeout, &clocks);
@@ -112,6 +120,14 @@ pub fn run<P: Protocol>(
     }
 
     let recorder = Rc::new(RefCell::new(Recorder::new(Time::Simulated)));
+    if let Some(drawn) = &scenario.drawn {
+        let what = drawn.clone();
+        recorder
+            .borrow_mut()
+            .history
+            .events
+            .push(Event::Fault { at: 0, what });
+    }
     for (c, steps) in plan.clients.iter().enumerate() {
         let name = format!("client-{}", c + 1);
         let node = Node::new(&name, &servers, plan.seed, scenario.timeout, &clocks);
@@ -166,6 +182,9 @@ pub fn run<P: Protocol>(
         let now = sim.elapsed();
         while let Some((_, fault)) = faults.next_if(|(at, _)| *at <= now) {
             apply(&mut sim, &disks, &clocks, fault);
+            if let Fault::Buggify { on } = fault {
+                points.switch(*on);
+            }
             recorder.borrow_mut().history.events.push(Event::Fault {
                 at: nanos(now),
                 what: fault.to_string(),
@@ -253,6 +272,7 @@ fn apply(sim: &mut turmoil::Sim, disks: &BTreeMap<String, Disk>, clocks: &Clocks
         Fault::Restart { host } => sim.bounce(host.as_str()),
         Fault::Latency { max } => sim.set_max_message_latency(*max),
         Fault::Clock { host, by } => clocks.jump(host, *by),
+        Fault::Buggify { .. } => {}
     }
 }
 

@@ -60,3 +60,18 @@ pub fn per_scenario(
         .collect();
     libtest_mimic::run(&args, trials).exit()
 }
+
+/// The first (seed, then scenario in order) of `scenarios` on which `backend` fails with a
+/// violation, within 64 seeds.
+pub fn first_catch(scenarios: &[Scenario], backend: &str) -> Option<(Scenario, u64)> {
+    for seed in 0..64 {
+        for s in scenarios {
+            if let squall::report::Outcome::Violation { .. } =
+                squall::sweep::run(s, backend, seed).verdict
+            {
+                return Some((s.clone(), seed));
+            }
+        }
+    }
+    None
+}

@@ -169,9 +169,8 @@ fn mint(kid: &str, secret: &str, wp: &str, key: &str, at: u64) -> String {
 
 impl Server {
     fn recover(&self) -> turmoil::Result {
-        let log = self.node.disk.read(LOG).unwrap_or_default();
-        for line in log.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let r: Record = serde_json::from_slice(line)?;
+        for record in self.node.disk.records(LOG)? {
+            let r: Record = serde_json::from_slice(&record)?;
             self.replay(&r.op, r.how);
             if let Some(client) = r.client {
                 self.done.borrow_mut().insert(client, (r.seq, r.ret));
@@ -192,6 +191,10 @@ impl Server {
                 _ => self.request(&client, seq, &op).await,
             };
             let reply = Msg::Reply { seq, ret };
+            // BUGGIFY: a slow reply; the client may resend, and dedup answers it.
+            if self.node.buggify("suspension/delay-reply") {
+                sleep(self.node.timeout / 2).await;
+            }
             if !matches!(
                 timeout(self.node.timeout / 4, conn.send(&reply)).await,
                 Ok(Ok(()))
@@ -241,9 +244,8 @@ impl Server {
             seq: request.map_or(0, |r| r.1),
             ret: ret.clone(),
         };
-        let mut line = serde_json::to_vec(&record).expect("a record serialises");
-        line.push(b'\n');
-        self.node.disk.append(LOG, &line);
+        let line = serde_json::to_vec(&record).expect("a record serialises");
+        self.node.disk.append_record(LOG, &line);
         self.node.disk.sync();
     }
 

@@ -24,7 +24,7 @@ use super::wire::{Conn, Msg, Record};
 use super::Bug;
 use crate::world::{Node, PORT};
 
-/// The log's file: one JSON record a line.
+/// The log's file: one JSON record a line, each with its checksum.
 const LOG: &str = "log";
 /// At most this many records in one append, so a backup far behind catches up in steps.
 const BATCH: usize = 256;
@@ -151,9 +151,8 @@ impl Replica {
     /// The replica as the host's synced disk left it.
     fn recover(node: Node, bug: Option<Bug>, retention: Retention) -> turmoil::Result<Replica> {
         let mut state = State::default();
-        let log = node.disk.read(LOG).unwrap_or_default();
-        for line in log.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            state.push(serde_json::from_slice(line)?);
+        for record in node.disk.records(LOG)? {
+            state.push(serde_json::from_slice(&record)?);
         }
         if bug == Some(Bug::RevisionReset) {
             state.bucket.forget_dead_revisions();
@@ -179,6 +178,8 @@ impl Replica {
     async fn session(self: Rc<Self>, mut conn: Conn) {
         while let Some(msg) = conn.recv().await {
             let reply = match msg {
+                // BUGGIFY: the connection breaks as a request arrives; the client resends.
+                Msg::Request { .. } if self.node.buggify("kv/drop-connection") => return,
                 Msg::Request { client, seq, op } => match self.request(&client, seq, &op).await {
                     Some(ret) => Msg::Reply { seq, ret },
                     None => continue,
@@ -194,6 +195,10 @@ impl Replica {
                 | Msg::Beat
                 | Msg::Expired => return,
             };
+            // BUGGIFY: a slow reply, past the client's retry.
+            if self.node.buggify("kv/delay-reply") {
+                sleep(self.retry * 2).await;
+            }
             if !matches!(timeout(self.retry, conn.send(&reply)).await, Ok(Ok(()))) {
                 return;
             }
@@ -388,10 +393,9 @@ impl Replica {
     }
 }
 
+/// A record as the log holds it: checksummed, so that recovery cuts off a torn one.
 fn line(record: &Record) -> Vec<u8> {
-    let mut line = serde_json::to_vec(record).expect("a record serialises");
-    line.push(b'\n');
-    line
+    crate::world::disk::frame(&serde_json::to_vec(record).expect("a record serialises"))
 }
 
 /// Which of `records` retention dropped: those whose key has `history` records or a purge
