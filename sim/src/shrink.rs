@@ -101,20 +101,21 @@ fn shrink_as<P: Protocol>(
         ..Config::default()
     });
     let tried = std::cell::Cell::new(0);
-    let minimal =
-        match runner.run(&Plans(plan.clone(), last.clone()), |p| {
-            tried.set(tried.get() + 1);
-            match fails(&p) {
-                true => Err(TestCaseError::fail("fails")),
-                false => Ok(()),
-            }
-        }) {
-            Err(TestError::Fail(_, minimal)) => minimal,
-            // The drawn plan failed above; a run is a function of its plan.
-            _ => return Err(format!(
+    let minimal = match runner.run(&Plans(plan.clone(), last.clone()), |p| {
+        tried.set(tried.get() + 1);
+        match fails(&p) {
+            true => Err(TestCaseError::fail("fails")),
+            false => Ok(()),
+        }
+    }) {
+        Err(TestError::Fail(_, minimal)) => minimal,
+        // The drawn plan failed above; a run is a function of its plan.
+        _ => {
+            return Err(format!(
                 "seed {seed} on {backend}: the drawn plan did not fail again: not deterministic"
-            )),
-        };
+            ))
+        }
+    };
     let file = write(&scenario, &minimal, backend, seed, path);
     let written = Scenario::parse(path, &file)
         .map_err(|e| format!("the written scenario does not read back: {e}"))?;

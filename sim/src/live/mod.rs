@@ -60,6 +60,9 @@ pub trait Backend<P: Protocol> {
 
 /// Whether live mode can apply every fault of `scenario`, or why not.
 pub fn applicable(scenario: &Scenario) -> Result<(), String> {
+    if scenario.swarm.is_some() {
+        return Err("it is a swarm scenario, which may draw crashes and clock jumps".into());
+    }
     for (_, fault) in scenario.faults.iter() {
         match fault {
             Fault::Crash { .. } | Fault::Restart { .. } => {
