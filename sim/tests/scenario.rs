@@ -302,3 +302,55 @@ fn the_suspension_section_is_checked_with_line_and_field() {
     let s = parse(&format!("{suspension}[suspension]\ngrace = \"7ms\"\n")).unwrap();
     assert_eq!(s.suspension.grace, std::time::Duration::from_millis(7));
 }
+
+#[test]
+fn a_scripted_plan_reads_back_with_its_errors_located() {
+    let script = "[[client]]\nop = []\n[[client]]\n[[client.op]]\nthink = \"5ms\"\nop = \"put\"\nkey = \"k0\"\nvalue = \"v\"\n";
+    let s = parse(&format!("{GOOD}{script}")).unwrap();
+    let steps = s.script.as_ref().unwrap();
+    assert_eq!((steps[0].len(), steps[1].len()), (0, 1));
+    assert_eq!(steps[1][0].think, std::time::Duration::from_millis(5));
+    let (line, field, message) = rejected(&script.replace("\"put\"", "\"puts\""));
+    assert!((14..=18).contains(&line), "line {line}");
+    assert_eq!(field, "client[2].op[1]");
+    assert!(message.contains("puts"), "{message}");
+    let (_, field, message) = rejected(&script.replace("key =", "kee ="));
+    assert_eq!(field, "client[2].op[1]");
+    assert!(message.contains("key"), "{message}");
+    let (_, field, _) = rejected("[[client]]\nop = []\n");
+    assert_eq!(field, "topology.clients");
+}
+
+#[test]
+fn swarm_bounds_and_kinds_are_checked() {
+    let swarm = GOOD.replace("duration = \"2s\"", "duration = \"2s\"\nswarm = true");
+    let s = parse(&swarm).unwrap();
+    assert!(s.swarm.is_some());
+    let drawn = s.for_seed(3);
+    assert!(drawn.servers <= 3 && drawn.clients <= 2);
+    assert!(drawn.drawn.as_ref().unwrap().starts_with("swarm: "));
+    assert_eq!(
+        s.for_seed(3).specs,
+        drawn.specs,
+        "a draw is a function of the seed"
+    );
+    let bad = swarm.replace("swarm = true", "swarm = true\nswarm_faults = [\"meteor\"]");
+    let e = parse(&bad).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (5, "swarm_faults"));
+    let e = parse(
+        &format!("{GOOD}[[fault]]\nat = \"1s\"\ncrash = \"server-1\"\n")
+            .replace("duration = \"2s\"", "duration = \"2s\"\nswarm = true"),
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "fault[1]");
+}
+
+#[test]
+fn buggify_is_a_fault() {
+    let s = parse(&format!(
+        "{GOOD}[[fault]]\nat = \"0s\"\nbuggify = true\nrestore_after = \"1s\"\n"
+    ))
+    .unwrap();
+    let timeline: Vec<String> = s.faults.iter().map(|(_, f)| f.to_string()).collect();
+    assert_eq!(timeline, ["buggify on", "buggify off"]);
+}
