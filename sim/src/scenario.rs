@@ -68,6 +68,21 @@
 //! [bucket]
 //! history = 1                   # writes kept per key, 1..=64 (NATS `history`; default 1)
 //! ```
+//!
+//! How long a run may take before it is stopped with an `error` verdict (defaults shown;
+//! `squall run --budget` overrides the budget):
+//!
+//! ```toml
+//! [limits]
+//! budget = "2m"                 # wall-clock time, simulation and checking together
+//! overtime = "1h"               # simulated time past `duration` (last calls, a finale)
+//! ```
+//!
+//! Sizes are bounded so that no file can exhaust memory or run for days: hosts
+//! ([`MAX_HOSTS`] of each kind), operations ([`MAX_OPS_PER_CLIENT`] a client,
+//! [`MAX_OPERATIONS`] a plan, checked before it is drawn), keys, durations ([`MAX_DURATION`]),
+//! seeds in a range ([`MAX_SEEDS`]), faults ([`MAX_FAULTS`]), mix weights, the file itself
+//! ([`MAX_FILE_BYTES`]); spark's `value_cap` and `calls` too.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -108,6 +123,27 @@ pub struct Scenario {
     pub suspension: SuspensionTimes,
     /// What the bucket keeps of past writes (`[bucket]`).
     pub bucket: Retention,
+    /// How long a run may take (`[limits]`).
+    pub limits: Limits,
+}
+
+/// How long a run may take before it is stopped with an `error` verdict: a backend that
+/// busy-loops or never stops must not stall a sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time for a run, simulation and checking together.
+    pub budget: Duration,
+    /// Simulated time a run may take past `duration` (the last calls, a finale).
+    pub overtime: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            budget: Duration::from_secs(120),
+            overtime: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// The suspension workload's times.
@@ -172,11 +208,22 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// The largest topology and workload a scenario may ask for, so that a typo cannot exhaust
-/// memory.
+/// The largest scenario a file may ask for, so that a typo cannot exhaust memory or run for
+/// days: each is checked before anything is drawn, with an error naming the field.
 pub const MAX_HOSTS: usize = 256;
 pub const MAX_OPS_PER_CLIENT: usize = 1_000_000;
+/// Operations of a whole plan: every client's, and a finale's one per key.
+pub const MAX_OPERATIONS: usize = 1_000_000;
+pub const MAX_KEYS: usize = 1_000_000;
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+/// Seeds in one range, in a file or on the command line.
+pub const MAX_SEEDS: u64 = 1_000_000;
+/// `[[fault]]` entries.
+pub const MAX_FAULTS: usize = 1_000;
+/// A `mix` weight.
+pub const MAX_WEIGHT: u32 = 1_000_000;
+/// A scenario file's size.
+pub const MAX_FILE_BYTES: usize = 1 << 20;
 
 const KV_OPERATIONS: &[&str] = &[
     "get",
@@ -242,6 +289,14 @@ struct Raw {
     spark: Option<Spanned<spark::Raw>>,
     suspension: Option<Spanned<RawSuspension>>,
     bucket: Option<RawBucket>,
+    limits: Option<RawLimits>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    budget: Option<Spanned<String>>,
+    overtime: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -323,22 +378,54 @@ fn yes() -> bool {
 impl Scenario {
     /// Read and validate a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error {
+        let whole = |message: String| Error {
             file: path.to_path_buf(),
             line: 0,
             field: String::new(),
-            message: format!("cannot read: {e}"),
-        })?;
-        Scenario::parse(path, &text)
+            message,
+        };
+        let size = std::fs::metadata(path).map_err(|e| whole(format!("cannot read: {e}")))?;
+        if size.len() > MAX_FILE_BYTES as u64 {
+            return Err(whole(format!(
+                "{} bytes is more than the limit of {MAX_FILE_BYTES}",
+                size.len()
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| whole(format!("cannot read: {e}")))?;
+        match std::str::from_utf8(&bytes) {
+            Ok(text) => Scenario::parse(path, text),
+            Err(e) => {
+                // Name the line of the first bad byte: the text up to it is good.
+                let good = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+                let at = Locator { path, text: good };
+                let offset = good.len();
+                Err(at.error(offset..offset, &at.field_at(offset), "not UTF-8 text"))
+            }
+        }
     }
 
     /// Validate scenario text; `path` is only used to name it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, Error> {
         let at = Locator { path, text };
+        if text.len() > MAX_FILE_BYTES {
+            let message = format!("the file is more than the limit of {MAX_FILE_BYTES} bytes");
+            return Err(at.error(MAX_FILE_BYTES..MAX_FILE_BYTES, "(file)", message));
+        }
         let raw: Raw = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
-            let message = e.message().trim().to_string();
-            at.error(span.clone(), &at.field_at(span.start), message)
+            let message = e.message().trim().replace('\n', " ");
+            // serde names a missing field in its message; the span is its table's.
+            let field = match message
+                .strip_prefix("missing field `")
+                .and_then(|m| m.split('`').next())
+            {
+                Some(missing) => match at.table_at(span.start) {
+                    table if table.is_empty() => missing.to_string(),
+                    table => format!("{table}.{missing}"),
+                },
+                None => at.field_at(span.start),
+            };
+            at.error(span, &field, message)
         })?;
         at.validate(raw)
     }
@@ -366,6 +453,7 @@ struct Locator<'a> {
 }
 
 impl Locator<'_> {
+    /// The 1-based line of a byte offset; an offset past the end is on the last line.
     fn line(&self, offset: usize) -> usize {
         let offset = offset.min(self.text.len());
         self.text.as_bytes()[..offset]
@@ -378,42 +466,60 @@ impl Locator<'_> {
     fn error(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> Error {
         Error {
             file: self.path.to_path_buf(),
-            line: if self.text.is_empty() {
-                0
-            } else {
-                self.line(span.start)
-            },
+            line: self.line(span.start),
             field: field.to_string(),
             message: message.into(),
         }
     }
 
-    /// The dotted field a byte offset falls in, read off the text: the table header above
-    /// it (counting `[[fault]]` entries) and the key at the start of its line.
-    fn field_at(&self, offset: usize) -> String {
+    /// The start of the line a byte offset falls in (any offset, even inside a character).
+    fn line_start(&self, offset: usize) -> usize {
         let offset = offset.min(self.text.len());
-        let start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
-        let line = self.text[start..].lines().next().unwrap_or("").trim();
+        self.text.as_bytes()[..offset]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1)
+    }
+
+    /// The table a byte offset falls in, read off the text: the header on its line or the
+    /// last one above it, `[[fault]]` entries counted (`fault[2]`); empty at the top level.
+    fn table_at(&self, offset: usize) -> String {
+        let end = self.text[self.line_start(offset)..]
+            .find('\n')
+            .map_or(self.text.len(), |i| self.line_start(offset) + i);
         let mut table = String::new();
         let mut faults = 0;
-        for l in self.text[..start].lines().map(str::trim) {
+        for l in self.text[..end].lines().map(str::trim) {
             if l.starts_with("[[fault]]") {
                 faults += 1;
                 table = format!("fault[{faults}]");
             } else if l.starts_with('[') {
-                table = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+                let header = l.trim_matches(|c| c == '[' || c == ']').trim();
+                table = if is_key(header) {
+                    name(header)
+                } else {
+                    String::new()
+                };
             }
         }
-        if line.starts_with('[') {
-            return line
-                .trim_matches(|c| c == '[' || c == ']')
-                .trim()
-                .to_string();
-        }
-        let key = line.split('=').next().unwrap_or("").trim();
-        match (table.is_empty(), key.is_empty() || line.starts_with('#')) {
-            (_, true) => table,
-            (true, false) => key.to_string(),
+        table
+    }
+
+    /// The dotted field a byte offset falls in: its table and the key at the start of its
+    /// line; `(top level)` when neither can be read off the text.
+    fn field_at(&self, offset: usize) -> String {
+        let start = self.line_start(offset);
+        let line = self.text[start..].lines().next().unwrap_or("").trim();
+        let table = self.table_at(offset);
+        // Only what reads as a key (bare or quoted) names a field; garbage does not.
+        let key = match line.split_once('=') {
+            Some((key, _)) if is_key(key.trim()) => name(key),
+            _ => String::new(),
+        };
+        match (table.is_empty(), key.is_empty()) {
+            (true, true) => "(top level)".into(),
+            (true, false) => key,
+            (false, true) => table,
             (false, false) => format!("{table}.{key}"),
         }
     }
@@ -522,14 +628,30 @@ impl Locator<'_> {
         }
 
         let w = &raw.workload;
-        if *w.keys.get_ref() == 0 || *w.keys.get_ref() > 1_000_000 {
-            return Err(self.error(w.keys.span(), "workload.keys", "must be in 1..=1000000"));
+        if *w.keys.get_ref() == 0 || *w.keys.get_ref() > MAX_KEYS {
+            return Err(self.error(
+                w.keys.span(),
+                "workload.keys",
+                format!("must be in 1..={MAX_KEYS}"),
+            ));
         }
-        if *w.ops_per_client.get_ref() > MAX_OPS_PER_CLIENT {
+        let ops = *w.ops_per_client.get_ref();
+        if ops > MAX_OPS_PER_CLIENT {
             return Err(self.error(
                 w.ops_per_client.span(),
                 "workload.ops_per_client",
                 format!("more than the limit of {MAX_OPS_PER_CLIENT}"),
+            ));
+        }
+        // The plan is drawn whole before a run starts: bound it here, not in memory.
+        if clients * ops > MAX_OPERATIONS {
+            return Err(self.error(
+                w.ops_per_client.span(),
+                "workload.ops_per_client",
+                format!(
+                    "{clients} clients x {ops} operations is more than the limit of \
+                     {MAX_OPERATIONS} operations a plan"
+                ),
             ));
         }
         for name in w.mix.get_ref().keys() {
@@ -543,6 +665,13 @@ impl Locator<'_> {
                     ),
                 ));
             }
+        }
+        if let Some((name, _)) = w.mix.get_ref().iter().find(|(_, &v)| v > MAX_WEIGHT) {
+            return Err(self.error(
+                w.mix.span(),
+                &format!("workload.mix.{name}"),
+                format!("a weight is at most {MAX_WEIGHT}"),
+            ));
         }
         if w.mix.get_ref().values().all(|&v| v == 0) {
             return Err(self.error(
@@ -565,6 +694,13 @@ impl Locator<'_> {
             h.extend(client_names(clients));
             h
         };
+        if let Some(f) = raw.fault.get(MAX_FAULTS) {
+            return Err(self.error(
+                f.at.span(),
+                &format!("fault[{}]", MAX_FAULTS + 1),
+                format!("more than the limit of {MAX_FAULTS} faults"),
+            ));
+        }
         let mut faults = Schedule::default();
         for (i, f) in raw.fault.iter().enumerate() {
             self.fault(&mut faults, i + 1, f, &hosts, latency.1)?;
@@ -585,6 +721,7 @@ impl Locator<'_> {
             None => Spark::default(),
         };
         let suspension = self.suspension(&protocol, raw.suspension.as_ref())?;
+        let limits = self.limits(raw.limits.as_ref())?;
 
         Ok(Scenario {
             path: self.path.to_path_buf(),
@@ -610,7 +747,26 @@ impl Locator<'_> {
             spark,
             suspension,
             bucket,
+            limits,
         })
+    }
+
+    /// The `[limits]` section: times above zero.
+    fn limits(&self, raw: Option<&RawLimits>) -> Result<Limits, Error> {
+        let mut limits = Limits::default();
+        let Some(raw) = raw else { return Ok(limits) };
+        for (name, value, slot) in [
+            ("budget", &raw.budget, &mut limits.budget),
+            ("overtime", &raw.overtime, &mut limits.overtime),
+        ] {
+            let Some(v) = value else { continue };
+            let field = format!("limits.{name}");
+            *slot = self.duration(&field, v)?;
+            if slot.is_zero() {
+                return Err(self.error(v.span(), &field, "must be more than zero"));
+            }
+        }
+        Ok(limits)
     }
 
     /// The `[suspension]` section: only for the suspension protocol; times above zero.
@@ -825,6 +981,27 @@ impl Locator<'_> {
     }
 }
 
+/// Whether `text` reads as a TOML key: bare words (dotted), or quoted.
+fn is_key(text: &str) -> bool {
+    let bare = |c: char| c.is_ascii_alphanumeric() || "_-. ".contains(c);
+    let quoted = |q: char| {
+        text.len() >= 2
+            && text.starts_with(q)
+            && text.ends_with(q)
+            && !text[1..text.len() - 1].contains(|c: char| c == q || c.is_control())
+    };
+    !text.is_empty() && (text.chars().all(bare) || quoted('"') || quoted('\''))
+}
+
+/// Text from a file as a field name: trimmed, printable, not too long.
+fn name(text: &str) -> String {
+    text.trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect()
+}
+
 /// The files named, and every `*.toml` below the folders named, each folder's sorted.
 pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
@@ -867,6 +1044,12 @@ pub fn parse_seeds(s: &str) -> Result<Range<u64>, String> {
             let b: u64 = b.trim().parse().map_err(|_| bad())?;
             if a >= b {
                 return Err(format!("{s:?} is empty"));
+            }
+            if b - a > MAX_SEEDS {
+                return Err(format!(
+                    "{s:?} is more than the limit of {MAX_SEEDS} seeds a range; \
+                     split it, or use --shard"
+                ));
             }
             Ok(a..b)
         }
