@@ -10,5 +10,6 @@ pub mod protocol;
 pub mod report;
 pub mod scenario;
 pub mod sweep;
+pub mod watchdog;
 pub mod workload;
 pub mod world;

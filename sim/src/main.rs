@@ -47,6 +47,8 @@ enum Command {
         /// Run every seed twice and fail on any difference in the history.
         #[arg(long)]
         check_determinism: bool,
+        #[command(flatten)]
+        limits: Limits,
     },
     /// Run one seed again and print its history.
     Replay {
@@ -58,7 +60,26 @@ enum Command {
         /// Also write the history as JSON to this file.
         #[arg(long)]
         history: Option<PathBuf>,
+        #[command(flatten)]
+        limits: Limits,
     },
+}
+
+/// What overrides the scenarios' `[limits]`.
+#[derive(clap::Args)]
+struct Limits {
+    /// Wall-clock time a run may take (e.g. 60s) before it is stopped as an error; each
+    /// scenario's `[limits] budget` (2m by default) otherwise.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    budget: Option<std::time::Duration>,
+}
+
+impl Limits {
+    fn apply(&self, scenarios: &mut [(Scenario, String)]) {
+        for (s, _) in scenarios {
+            s.limits.budget = self.budget.unwrap_or(s.limits.budget);
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -84,6 +105,7 @@ fn main() -> ExitCode {
             jobs,
             shard,
             check_determinism,
+            limits,
         } => {
             let seeds = seed.map(|s| s..s + 1).or(seeds);
             run(
@@ -93,6 +115,7 @@ fn main() -> ExitCode {
                 jobs,
                 shard,
                 check_determinism,
+                &limits,
             )
         }
         Command::Replay {
@@ -100,7 +123,14 @@ fn main() -> ExitCode {
             seed,
             backend,
             history,
-        } => replay(&scenario, seed, backend.as_deref(), history.as_deref()),
+            limits,
+        } => replay(
+            &scenario,
+            seed,
+            backend.as_deref(),
+            history.as_deref(),
+            &limits,
+        ),
     };
     ExitCode::from(status)
 }
@@ -134,8 +164,9 @@ fn run(
     jobs: usize,
     shard: Option<(u64, u64)>,
     determinism: bool,
+    limits: &Limits,
 ) -> u8 {
-    let scenarios = match load(paths, backend) {
+    let scenarios = match load(paths, backend, limits) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("squall: {e}");
@@ -175,8 +206,14 @@ fn run(
     status
 }
 
-fn replay(path: &Path, seed: u64, backend: Option<&str>, history: Option<&Path>) -> u8 {
-    let (s, backend) = match load(&[path.to_path_buf()], backend) {
+fn replay(
+    path: &Path,
+    seed: u64,
+    backend: Option<&str>,
+    history: Option<&Path>,
+    limits: &Limits,
+) -> u8 {
+    let (s, backend) = match load(&[path.to_path_buf()], backend, limits) {
         Ok(mut s) if s.len() == 1 => s.remove(0),
         Ok(_) => {
             eprintln!("squall: replay takes one scenario file whose protocol the backend serves");
@@ -205,7 +242,11 @@ fn replay(path: &Path, seed: u64, backend: Option<&str>, history: Option<&Path>)
 
 /// Load the scenarios under `paths`, each with the backend to run it against: the one
 /// named, for the scenarios of its protocol, or the scenario's own.
-fn load(paths: &[PathBuf], backend: Option<&str>) -> Result<Vec<(Scenario, String)>, String> {
+fn load(
+    paths: &[PathBuf],
+    backend: Option<&str>,
+    limits: &Limits,
+) -> Result<Vec<(Scenario, String)>, String> {
     let named = match backend {
         Some(name) => Some(backends::find(name).ok_or_else(|| {
             format!("unknown backend {name:?}; `squall list backends` lists them")
@@ -237,6 +278,7 @@ fn load(paths: &[PathBuf], backend: Option<&str>) -> Result<Vec<(Scenario, Strin
             None => "no scenario files under the given paths".into(),
         });
     }
+    limits.apply(&mut out);
     Ok(out)
 }
 

@@ -2,7 +2,6 @@
 //! A live backend's runs go to a real server instead ([`live`]).
 
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -16,10 +15,11 @@ use crate::workload::spark::Spark;
 use crate::workload::stream::Streams;
 use crate::workload::suspension::Suspension;
 use crate::workload::watch::Watches;
-use crate::{live, world};
+use crate::{live, watchdog, world};
 
-/// Run one seed of `scenario` against `backend`. Never panics: a backend that panics or
-/// fails, or a scenario the backend cannot run, makes an `error` verdict.
+/// Run one seed of `scenario` against `backend`. Never panics: a backend that panics, fails,
+/// answers nothing or runs past the scenario's `[limits]`, or a scenario the backend cannot
+/// run, makes an `error` verdict.
 pub fn run(scenario: &Scenario, backend: &str, seed: u64) -> Run {
     run_keeping(scenario, backend, seed, false).0
 }
@@ -50,13 +50,20 @@ pub fn applicable(scenario: &Scenario, backend: &str) -> Result<(), String> {
     why.map_or(Ok(()), Err)
 }
 
-/// Run one seed, keeping its history as JSON too (for `replay --history`).
+/// Run one seed, keeping its history as JSON too (for `replay --history`). The run has a
+/// thread of its own and its wall-clock budget ([`watchdog`]).
 pub fn run_keeping(
     scenario: &Scenario,
     backend: &str,
     seed: u64,
     json: bool,
 ) -> (Run, Option<String>) {
+    let (s, b) = (scenario.clone(), backend.to_string());
+    watchdog::within(scenario.limits.budget, move || judge(&s, &b, seed, json))
+        .unwrap_or_else(|why| (Run::failed(seed, backend, why), None))
+}
+
+fn judge(scenario: &Scenario, backend: &str, seed: u64, json: bool) -> (Run, Option<String>) {
     let dispatch = || match scenario.protocol.as_str() {
         "kv" => simulate::<Kv>(scenario, backend, seed, json),
         "spark" => simulate::<Spark>(scenario, backend, seed, json),
@@ -65,16 +72,7 @@ pub fn run_keeping(
         "stream" => simulate::<Streams>(scenario, backend, seed, json),
         other => unreachable!("scenario validation admits no protocol {other:?}"),
     };
-    catch_unwind(AssertUnwindSafe(dispatch)).unwrap_or_else(|panic| {
-        (
-            Run::failed(
-                seed,
-                backend,
-                format!("panicked: {}", panic_message(&panic)),
-            ),
-            None,
-        )
-    })
+    watchdog::catch(dispatch).unwrap_or_else(|why| (Run::failed(seed, backend, why), None))
 }
 
 fn simulate<P: Protocol>(
@@ -102,14 +100,36 @@ fn simulate<P: Protocol>(
     };
     match history {
         Ok(history) => {
-            let verdict = P::check(scenario, &history);
-            (
-                Run::judged(seed, backend, &history, verdict),
-                json.then(|| history.to_json()),
-            )
+            let run = match unanswered(&history) {
+                // A backend that never answers must not pass: nothing was tested.
+                Some(why) => Run {
+                    verdict: Outcome::Error(why),
+                    ..Run::judged(seed, backend, &history, crate::check::Verdict::Ok)
+                },
+                None => Run::judged(seed, backend, &history, P::check(scenario, &history)),
+            };
+            (run, json.then(|| history.to_json()))
         }
         Err(why) => (Run::failed(seed, backend, why), None),
     }
+}
+
+/// Why a history cannot be judged when its backend answered none of its operations: every
+/// outcome unknown would pass any checker.
+fn unanswered<O: Clone, R: Clone>(history: &crate::history::History<O, R>) -> Option<String> {
+    let ops = history.operations();
+    if ops.is_empty() || ops.iter().any(|op| op.ret.is_some()) {
+        return None;
+    }
+    let first = history.events.iter().find_map(|e| match e {
+        crate::history::Event::Unknown { why, .. } => Some(why.as_str()),
+        _ => None,
+    });
+    Some(format!(
+        "the backend answered none of {} operations (the first: {})",
+        ops.len(),
+        first.unwrap_or("no answer")
+    ))
 }
 
 /// Run it twice; a difference in the history makes an `error` verdict.
@@ -172,12 +192,4 @@ pub fn sweep(
 struct Done {
     next: usize,
     runs: BTreeMap<usize, Run>,
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "(no message)".into())
 }

@@ -209,7 +209,10 @@ pub async fn listen<C: KvWatcher + ?Sized>(client: &mut C, w: &Watch) -> Watched
 
 /// The KV backend called `name`, ready to run.
 pub fn system(name: &str) -> Option<Rc<dyn System<Kv>>> {
-    reference::named(name).map(|b| Rc::new(b) as Rc<dyn System<Kv>>)
+    match reference::named(name) {
+        Some(b) => Some(Rc::new(b)),
+        None => super::misbehave::named(name).map(|b| Rc::new(b) as Rc<dyn System<Kv>>),
+    }
 }
 
 /// The live KV backend called `name`.
