@@ -49,6 +49,9 @@ enum Command {
         check_determinism: bool,
         #[command(flatten)]
         limits: Limits,
+        /// Live backends: use the server at ADDR (host:port, any host) instead of starting one.
+        #[arg(long, value_name = "ADDR", value_parser = parse_server)]
+        server: Option<std::net::SocketAddr>,
     },
     /// Run one seed again and print its history.
     Replay {
@@ -62,6 +65,9 @@ enum Command {
         history: Option<PathBuf>,
         #[command(flatten)]
         limits: Limits,
+        /// Live backends: use the server at ADDR (host:port, any host) instead of starting one.
+        #[arg(long, value_name = "ADDR", value_parser = parse_server)]
+        server: Option<std::net::SocketAddr>,
     },
 }
 
@@ -106,7 +112,10 @@ fn main() -> ExitCode {
             shard,
             check_determinism,
             limits,
+            server,
         } => {
+            // Set once, first thing: it cannot already be set.
+            let _ = server.map(live::use_server);
             let seeds = seed.map(|s| s..s + 1).or(seeds);
             run(
                 &scenarios,
@@ -124,13 +133,18 @@ fn main() -> ExitCode {
             backend,
             history,
             limits,
-        } => replay(
-            &scenario,
-            seed,
-            backend.as_deref(),
-            history.as_deref(),
-            &limits,
-        ),
+            server,
+        } => {
+            // Set once, first thing: it cannot already be set.
+            let _ = server.map(live::use_server);
+            replay(
+                &scenario,
+                seed,
+                backend.as_deref(),
+                history.as_deref(),
+                &limits,
+            )
+        }
     };
     ExitCode::from(status)
 }
@@ -173,16 +187,19 @@ fn run(
             return BAD_INPUT;
         }
     };
-    // One server for every live run of the command, stopped when it ends.
-    let _server = match scenarios.iter().any(|(_, b)| sweep::is_live(b)) {
-        true => match live::Server::shared() {
-            Ok(server) => Some(server),
-            Err(e) => {
-                eprintln!("squall: {e}");
-                return FAILED;
-            }
-        },
-        false => None,
+    // One server of each kind live runs need, for the whole command; stopped when it ends.
+    let mut flavors: Vec<_> = scenarios
+        .iter()
+        .filter_map(|(s, b)| live::flavor(s, b))
+        .collect();
+    flavors.dedup();
+    let shared = flavors.into_iter().map(live::Server::shared);
+    let _servers = match shared.collect::<Result<Vec<_>, _>>() {
+        Ok(servers) => servers,
+        Err(e) => {
+            eprintln!("squall: {e}");
+            return FAILED;
+        }
     };
     let mut status = HOLDS;
     for (s, backend) in &scenarios {
@@ -280,6 +297,17 @@ fn load(
     }
     limits.apply(&mut out);
     Ok(out)
+}
+
+/// `--server`: a `host:port` that resolves.
+fn parse_server(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            format!("{s:?} is not a server address; write host:port, e.g. 127.0.0.1:4222")
+        })
 }
 
 fn parse_shard(s: &str) -> Result<(u64, u64), String> {

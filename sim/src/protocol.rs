@@ -44,7 +44,7 @@ pub trait Protocol: 'static {
 
     /// The live backend called `name` (reached over real sockets), or `None` if this
     /// protocol has no such backend.
-    fn live(_name: &str) -> Option<Box<dyn live::Backend<Self>>> {
+    fn live(_name: &str, _scenario: &Scenario) -> Option<Box<dyn live::Backend<Self>>> {
         None
     }
 
@@ -125,4 +125,10 @@ pub fn not_applicable<P: Protocol>(scenario: &Scenario, system: &dyn System<P>) 
 pub trait Caller<P: Protocol> {
     /// The answer, or why its outcome is unknown.
     async fn call(&mut self, op: &P::Op) -> Result<P::Ret, String>;
+    /// `op` as the backend ran it, after an answer, if it knows better than the caller did
+    /// when it sent it (the millisecond a real server applied it); `None`, the default: as
+    /// sent.
+    fn ran(&mut self, _op: &P::Op) -> Option<P::Op> {
+        None
+    }
 }

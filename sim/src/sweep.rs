@@ -88,10 +88,8 @@ fn simulate<P: Protocol>(
         );
     }
     let plan = Plan::draw::<P>(scenario, seed);
-    let history = match P::live(backend) {
-        Some(live) => {
-            live::Server::shared().and_then(|server| live::run::<P>(scenario, &plan, live, &server))
-        }
+    let history = match P::live(backend, scenario) {
+        Some(live) => live::run::<P>(scenario, &plan, live),
         None => {
             let system =
                 P::system(backend, scenario).expect("backend names are validated before runs");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use squall::backends::kv::nats::Nats;
-use squall::live::{self, Backend, Proxy, Server};
+use squall::live::{self, Backend, Flavor, Proxy, Server};
 use squall::report::{Outcome, Run};
 use squall::scenario::Scenario;
 use squall::sweep;
@@ -19,7 +19,7 @@ const SEEDS: std::ops::Range<u64> = 0..3;
 
 /// A server of the tests' own, shared by the tests running at the same time.
 fn server() -> Arc<Server> {
-    Server::own_shared().unwrap_or_else(|e| panic!("live tests need nats-server: {e}"))
+    Server::shared(Flavor::Nats).unwrap_or_else(|e| panic!("live tests need nats-server: {e}"))
 }
 
 /// A small live scenario: `clients` clients writing and reading two keys every 20 ms
@@ -62,9 +62,9 @@ fn events<'a>(run: &'a Run, client: &str, event: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// Every scenario of `scenarios/kv` that applies holds on kv/nats for a few seeds, but for
-/// the create race below (a real async-nats behaviour, timing-dependent); the rest are
-/// reported not applicable, never passed.
+/// Every scenario of `scenarios/kv` holds on kv/nats for a few seeds, crashes included
+/// (squall kills and restarts its own nats-server), but for the create race below (a real
+/// async-nats behaviour, timing-dependent). None is not applicable.
 #[test]
 fn scenarios_hold_or_are_not_applicable() {
     let _server = server();
@@ -72,14 +72,18 @@ fn scenarios_hold_or_are_not_applicable() {
     for s in common::scenarios().iter().filter(|s| s.protocol == "kv") {
         for seed in SEEDS {
             let run = sweep::run(s, BACKEND, seed);
-            match (sweep::applicable(s, BACKEND), &run.verdict) {
-                (Ok(()), _) if judged(&run) => {
-                    if run.verdict != Outcome::Ok {
-                        eprintln!("known finding:\n{}", run.report(&s.path))
-                    }
+            assert_eq!(
+                sweep::applicable(s, BACKEND),
+                Ok(()),
+                "{}",
+                s.path.display()
+            );
+            match judged(&run) {
+                true if run.verdict != Outcome::Ok => {
+                    eprintln!("known finding:\n{}", run.report(&s.path))
                 }
-                (Err(_), Outcome::Error(why)) if why.starts_with("not applicable") => {}
-                _ => failures.push_str(&run.report(&s.path)),
+                true => {}
+                false => failures.push_str(&run.report(&s.path)),
             }
         }
     }
@@ -171,15 +175,9 @@ fn runs_leave_no_bucket() {
             .collect();
         names
     });
-    let ours: Vec<_> = streams
-        .iter()
-        .filter(|n| n.starts_with("KV_squall_"))
-        .collect();
     // Other tests may be mid-run; none of them uses seed 5.
-    assert!(
-        ours.iter().all(|n| !n.starts_with("KV_squall_5_")),
-        "{ours:?}"
-    );
+    let run5 = format!("_{}_5_", std::process::id());
+    assert!(!streams.iter().any(|n| n.contains(&run5)), "{streams:?}");
 }
 
 /// Finding: async-nats's `create` (which slipstream calls as is) answers `AlreadyExists`
@@ -196,7 +194,7 @@ fn create_over_a_concurrent_delete_answers_already_exists() {
     let ret = block_on(async {
         let mut nats = Nats::default();
         let ns = format!("squall_finding_{}", std::process::id());
-        nats.open(server.url(), &ns, Duration::from_secs(5))
+        nats.open(&server.url(), &ns, Duration::from_secs(5))
             .await
             .unwrap();
         let delay = Duration::from_millis(100);
@@ -205,7 +203,7 @@ fn create_over_a_concurrent_delete_answers_already_exists() {
             .await
             .unwrap();
         let mut slow = nats.client(&format!("nats://{}", proxy.addr()));
-        let mut fast = nats.client(server.url());
+        let mut fast = nats.client(&server.url());
         let k = || "k0".to_string();
         slow.call(&KvOp::Entry { key: k() }).await.unwrap();
         fast.call(&KvOp::Delete { key: k() }).await.unwrap();
@@ -231,27 +229,78 @@ fn create_over_a_concurrent_delete_answers_already_exists() {
     );
 }
 
-/// The command line runs the kv scenarios live and says which do not apply, and why.
+/// The command line runs the crash scenarios live against a server of squall's own; with
+/// `--server` naming one it did not start, they are not applicable, and it says why.
 #[test]
-fn command_line_reports_not_applicable() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_squall"))
-        .args(["run", "scenarios/kv", "--backend", BACKEND, "--seed", "0"])
-        .current_dir(common::root())
-        .env_remove("SQUALL_NATS_URL")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+fn command_line_crashes_only_its_own_server() {
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_squall"))
+            .args([
+                "run",
+                "scenarios/kv/crash.toml",
+                "--backend",
+                BACKEND,
+                "--seed",
+                "0",
+            ])
+            .args(extra)
+            .current_dir(common::root())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let own = run(&[]);
+    assert!(own.contains("seed=0 backend=kv/nats verdict="), "{own}");
+    let server = server();
+    let named = run(&["--server", &server.addr().to_string()]);
     assert!(
-        stdout.contains(
+        named.contains(&format!(
             "# scenario scenarios/kv/crash.toml (kv-crash, kv/nats): not applicable to kv/nats: \
-             it crashes a server"
-        ),
-        "{stdout}"
+             it crashes a server; squall crashes only a server it started itself, and --server {} \
+             names one it did not",
+            server.addr()
+        )),
+        "{named}"
     );
-    assert!(
-        stdout.contains("seed=0 backend=kv/nats verdict="),
-        "{stdout}"
+}
+
+/// A live run touches nothing outside its namespace: a bucket and a key of someone else's
+/// are as they were after it; and a namespace a dead squall process left is removed.
+#[test]
+fn runs_touch_only_their_namespace_and_clean_leftovers() {
+    let server = server();
+    let dead = format!(
+        "{}_5",
+        live::namespace(0).replace(&format!("_{}_", std::process::id()), "_999999999_")
     );
+    assert!(live::leftover(&dead), "{dead}");
+    block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
+        for bucket in ["unrelated", dead.as_str()] {
+            let kv = js
+                .create_key_value(async_nats::jetstream::kv::Config {
+                    bucket: bucket.into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            kv.put("k0", "theirs".into()).await.unwrap();
+        }
+    });
+    let s = scenario("200ms", 2, "");
+    let run = sweep::run(&s, BACKEND, 7);
+    assert!(judged(&run), "{}", run.report(&s.path));
+    block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
+        let kv = js.get_key_value("unrelated").await.unwrap();
+        let entry = kv.entry("k0").await.unwrap().unwrap();
+        assert_eq!((entry.value.as_ref(), entry.revision), (&b"theirs"[..], 1));
+        assert!(
+            js.get_key_value(&dead).await.is_err(),
+            "leftover {dead} still there"
+        );
+        js.delete_key_value("unrelated").await.unwrap();
+    });
 }
 
 /// Without a server binary, a live run fails naming the install command.
@@ -260,7 +309,6 @@ fn no_server_names_the_install_command() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_squall"))
         .args(["run", "scenarios/kv/no-faults.toml", "--backend", BACKEND])
         .current_dir(common::root())
-        .env_remove("SQUALL_NATS_URL")
         .env("NATS_SERVER_BIN", "/nonexistent/nats-server")
         .output()
         .unwrap();

@@ -85,7 +85,7 @@ impl Protocol for Kv {
         backends::kv::system(name)
     }
 
-    fn live(name: &str) -> Option<Box<dyn crate::live::Backend<Kv>>> {
+    fn live(name: &str, _scenario: &Scenario) -> Option<Box<dyn crate::live::Backend<Kv>>> {
         backends::kv::live(name)
     }
 }

@@ -222,6 +222,10 @@ pub(crate) async fn drive<P: Protocol>(
         let id = recorder.borrow_mut().invoke(client, op.clone());
         match tokio::time::timeout(timeout, caller.call(&op)).await {
             Ok(Ok(ret)) => {
+                let op = match caller.ran(&op) {
+                    Some(ran) => recorder.borrow_mut().ran(id, ran),
+                    None => op,
+                };
                 P::learn(&mut memory, &op, &ret);
                 recorder.borrow_mut().answer(client, id, ret);
             }
@@ -320,6 +324,22 @@ impl<O, R> Recorder<O, R> {
             op,
         });
         id
+    }
+
+    /// Operation `id` ran as `op` (live mode: at the server's time); `op` back.
+    fn ran(&mut self, id: u64, op: O) -> O
+    where
+        O: Clone,
+    {
+        for e in self.history.events.iter_mut().rev() {
+            if let Event::Invoke { id: i, op: o, .. } = e {
+                if *i == id {
+                    *o = op.clone();
+                    break;
+                }
+            }
+        }
+        op
     }
 
     fn answer(&mut self, client: u32, id: u64, ret: R) {

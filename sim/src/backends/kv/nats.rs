@@ -46,10 +46,15 @@ pub struct Nats {
 
 #[async_trait(?Send)]
 impl live::Backend<Kv> for Nats {
+    fn flavor(&self) -> live::Flavor {
+        live::Flavor::Nats
+    }
+
     async fn open(&mut self, url: &str, namespace: &str, timeout: Duration) -> Result<(), String> {
         let js = connect(url, timeout)
             .await
             .map_err(|e| format!("cannot reach nats-server at {url}: {e}"))?;
+        remove_leftovers(&js).await?;
         js.create_key_value(kv::Config {
             bucket: namespace.to_string(),
             history: 1,
@@ -90,6 +95,24 @@ impl live::Backend<Kv> for Nats {
             Ok(_) => Err(format!("bucket {bucket} is still there after deleting it")),
         }
     }
+}
+
+/// Delete the buckets of runs on this machine whose process died ([`live::leftover`]); no
+/// other bucket is touched.
+async fn remove_leftovers(js: &Context) -> Result<(), String> {
+    let names: Vec<String> = js
+        .stream_names()
+        .filter_map(|n| async { n.ok() })
+        .collect()
+        .await;
+    for bucket in names.iter().filter_map(|n| n.strip_prefix("KV_")) {
+        if live::leftover(bucket) {
+            js.delete_key_value(bucket)
+                .await
+                .map_err(|e| format!("cannot delete leftover bucket {bucket}: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// A JetStream context on a fresh connection to `url`. Requests time out after `timeout`,
