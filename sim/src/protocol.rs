@@ -42,9 +42,9 @@ pub trait Protocol: 'static {
     /// if this protocol has no such backend.
     fn system(name: &str, scenario: &Scenario) -> Option<Rc<dyn System<Self>>>;
 
-    /// The live backend called `name` (reached over real sockets), or `None` if this
-    /// protocol has no such backend.
-    fn live(_name: &str) -> Option<Box<dyn live::Backend<Self>>> {
+    /// The live backend called `name` (reached over real sockets), set up for `scenario`,
+    /// or `None` if this protocol has no such backend.
+    fn live(_name: &str, _scenario: &Scenario) -> Option<Box<dyn live::Backend<Self>>> {
         None
     }
 

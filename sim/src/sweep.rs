@@ -90,7 +90,7 @@ fn simulate<P: Protocol>(
         );
     }
     let plan = Plan::draw::<P>(scenario, seed);
-    let history = match P::live(backend) {
+    let history = match P::live(backend, scenario) {
         Some(live) => {
             live::Server::shared().and_then(|server| live::run::<P>(scenario, &plan, live, &server))
         }

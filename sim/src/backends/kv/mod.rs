@@ -158,7 +158,7 @@ pub const BACKENDS: &[Info] = &[
     },
     Info {
         name: "kv/nats",
-        protocols: &["kv"],
+        protocols: &["kv", "watch"],
         kind: Kind::RealLive,
         about: "NATS JetStream KV through async-nats, as slipstream maps it; live mode",
     },
@@ -212,9 +212,16 @@ pub fn system(name: &str) -> Option<Rc<dyn System<Kv>>> {
     reference::named(name).map(|b| Rc::new(b) as Rc<dyn System<Kv>>)
 }
 
-/// The live KV backend called `name`.
-pub fn live(name: &str) -> Option<Box<dyn crate::live::Backend<Kv>>> {
-    (name == "kv/nats").then(|| Box::new(nats::Nats::default()) as _)
+/// The live KV backend called `name`, its buckets keeping `retention`, for protocol `P`
+/// (`kv` or `watch`).
+pub fn live<P: crate::protocol::Protocol>(
+    name: &str,
+    retention: Retention,
+) -> Option<Box<dyn crate::live::Backend<P>>>
+where
+    nats::Nats: crate::live::Backend<P>,
+{
+    (name == "kv/nats").then(|| Box::new(nats::Nats::new(retention)) as _)
 }
 
 /// The KV backend called `name` serving watches, keeping `retention`, ready to run.
