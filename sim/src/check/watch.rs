@@ -302,7 +302,8 @@ impl<'a> Writes<'a> {
             if let Some((rev, k)) = skipped {
                 return Err(violation(
                     format!(
-                        "watch #{} skipped revision {rev} ({} by #{}): it delivered @{prev} then {u}",
+                        "{} #{} skipped revision {rev} ({} by #{}): it delivered @{prev} then {u}",
+                        if synced { "watch" } else { "resumed watch" },
                         o.id,
                         k.describe(),
                         k.by.id
@@ -325,8 +326,8 @@ impl<'a> Writes<'a> {
             let (sync, rest) = updates.split_at(k);
             let at = sync.last().map_or(0, Update::rev);
             let complete = !rest.is_empty();
-            let tried =
-                (self.sync(o, scope, sync, complete)).and_then(|()| self.gaps(o, scope, at, rest, true));
+            let tried = (self.sync(o, scope, sync, complete))
+                .and_then(|()| self.gaps(o, scope, at, rest, true));
             match tried {
                 Ok(()) => return Ok(()),
                 Err(v) => {
@@ -356,13 +357,11 @@ impl<'a> Writes<'a> {
         let shown: BTreeSet<&str> = sync.iter().map(Update::key).collect();
         for u in sync {
             if let Some(ages) = self.ages {
-                let mut sources = self.sources(o, u.key(), what(u)).peekable();
-                if let Some((w, _)) = sources.peek().copied() {
-                    if sources.all(|(w, _)| ages.surely(w, o)) {
-                        return fail(
-                            format!("shows {u}, aged out (max_age) before the watch began"),
-                            w,
-                        );
+                let sources: Vec<_> = self.sources(o, u.key(), what(u)).collect();
+                if let Some((w, _)) = sources.last() {
+                    if sources.iter().all(|(w, _)| ages.surely(w, o)) {
+                        let why = format!("shows {u}, aged out (max_age) before the watch began");
+                        return fail(why, w);
                     }
                 }
             }
@@ -378,9 +377,10 @@ impl<'a> Writes<'a> {
             return Ok(());
         }
         let written = self.known.range(..=at);
-        if let Some((rev, k)) = written.into_iter().find(|(_, k)| {
-            scope.covers(k.key) && !shown.contains(k.key) && !self.aged(o, k)
-        }) {
+        if let Some((rev, k)) = written
+            .into_iter()
+            .find(|(_, k)| scope.covers(k.key) && !shown.contains(k.key) && !self.aged(o, k))
+        {
             let what = k.describe();
             return fail(
                 format!("misses {}, written @{rev} ({what} by #{})", k.key, k.by.id),
@@ -422,7 +422,9 @@ impl<'a> Writes<'a> {
                 })
                 .collect();
                 let purge = after.iter().any(|(_, op)| matches!(op, KvOp::Purge { .. }));
-                let aged = self.ages.is_some_and(|a| after.iter().any(|(w, _)| a.may(w, o)));
+                let aged = self
+                    .ages
+                    .is_some_and(|a| after.iter().any(|(w, _)| a.may(w, o)));
                 after.len() > history || (after.len() >= 2 && purge) || aged
             });
         if droppable {

@@ -134,7 +134,10 @@ impl Protocol for Watches {
     /// KV operations alone as the KV protocol checks them.
     fn check(scenario: &Scenario, history: &History<WatchOp, WatchRet>) -> Verdict {
         let ops = history.operations();
-        let ages = scenario.bucket.max_age.map(|age| ages(scenario, history, &ops, age));
+        let ages = scenario
+            .bucket
+            .max_age
+            .map(|age| ages(scenario, history, &ops, age));
         if let Err(v) = check::watch::watches(&ops, scenario.bucket, ages.as_ref()) {
             return Verdict::Violation(v);
         }
@@ -163,7 +166,12 @@ fn ages(
     let at = |i: usize| history.events[i].at();
     let end = history.events.len().checked_sub(1).map_or(0, at);
     let windows = (ops.iter())
-        .map(|o| (o.id, clocks.window("server-1", at(o.call), o.done.map_or(end, at))))
+        .map(|o| {
+            (
+                o.id,
+                clocks.window("server-1", at(o.call), o.done.map_or(end, at)),
+            )
+        })
         .collect();
     Ages {
         max_age: max_age.as_nanos() as i64,

@@ -186,6 +186,12 @@ pub const BACKENDS: &[Info] = &[
         kind: Kind::Mutant,
         about: "a state sync leaves out keys whose last write is a delete or purge marker",
     },
+    Info {
+        name: "kv/mutant-watch-ignore-max-age",
+        protocols: &["watch"],
+        kind: Kind::Mutant,
+        about: "watches ignore max_age: a state sync shows writes that aged out",
+    },
 ];
 
 /// Watch `w` for its listening time: what it delivered, and how it ended.

@@ -40,8 +40,8 @@ use async_nats::jetstream::consumer::{push, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind};
 use async_nats::jetstream::{self, Context};
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use futures_util::stream::LocalBoxStream;
+use futures_util::StreamExt;
 use squall_models::kv::{Entry, KvError, Rev};
 use squall_models::watch::{Retention, Scope, Update};
 use std::time::Duration;
@@ -350,21 +350,6 @@ impl KvPurge for Client {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::stream_sequence;
-
-    #[test]
-    fn ack_subjects() {
-        assert_eq!(stream_sequence("$JS.ACK.KV_b.c.1.42.7.1700.0"), Some(42));
-        assert_eq!(
-            stream_sequence("$JS.ACK.dom.acc.KV_b.c.1.42.7.1700.0.tok"),
-            Some(42)
-        );
-        assert_eq!(stream_sequence("_INBOX.x"), None);
-    }
-}
-
 /// A watch's updates as they come, or why the stream broke.
 type Updates = LocalBoxStream<'static, Result<Update, String>>;
 
@@ -392,9 +377,14 @@ fn entries(w: kv::Watch) -> Updates {
 /// A consumer-create error that says the start sequence is gone, as slipstream reads them.
 fn expired(why: &str) -> bool {
     let why = why.to_lowercase();
-    ["start sequence", "first sequence", "sequence not found", "too old"]
-        .iter()
-        .any(|s| why.contains(s))
+    [
+        "start sequence",
+        "first sequence",
+        "sequence not found",
+        "too old",
+    ]
+    .iter()
+    .any(|s| why.contains(s))
 }
 
 fn resume_error(e: impl std::fmt::Display) -> KvError {
@@ -407,7 +397,12 @@ fn resume_error(e: impl std::fmt::Display) -> KvError {
 
 /// `CursorExpired` unless the stream still holds the revision after `cursor`.
 async fn window(stream: &jetstream::stream::Stream, cursor: Rev) -> Result<(), KvError> {
-    let first = stream.get_info().await.map_err(failed)?.state.first_sequence;
+    let first = stream
+        .get_info()
+        .await
+        .map_err(failed)?
+        .state
+        .first_sequence;
     match first <= cursor.saturating_add(1) {
         true => Ok(()),
         false => Err(KvError::CursorExpired),
@@ -469,9 +464,7 @@ impl KvWatcher for Client {
                     })
                     .boxed_local()
             }
-            _ => entries(
-                (kv.watch_from_revision(&filters[0], start).await).map_err(resume_error)?,
-            ),
+            _ => entries((kv.watch_from_revision(&filters[0], start).await).map_err(resume_error)?),
         };
         window(&kv.stream, cursor).await?;
         let guard = matches!(scope, Scope::All).then_some(&kv.stream);
@@ -500,4 +493,19 @@ async fn forward(
         }
     }
     Err(failed("the watch's consumer ended"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stream_sequence;
+
+    #[test]
+    fn ack_subjects() {
+        assert_eq!(stream_sequence("$JS.ACK.KV_b.c.1.42.7.1700.0"), Some(42));
+        assert_eq!(
+            stream_sequence("$JS.ACK.dom.acc.KV_b.c.1.42.7.1700.0.tok"),
+            Some(42)
+        );
+        assert_eq!(stream_sequence("_INBOX.x"), None);
+    }
 }

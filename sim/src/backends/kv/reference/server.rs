@@ -80,7 +80,8 @@ struct Done {
 
 impl State {
     fn push(&mut self, record: Record) {
-        self.bucket.apply(&record.key, &record.write, record.rev, record.at);
+        self.bucket
+            .apply(&record.key, &record.write, record.rev, record.at);
         let done = Done {
             seq: record.seq,
             outcome: Ok(self.log.len()),
@@ -100,7 +101,7 @@ impl State {
         retention: Retention,
         now: u64,
     ) -> (Msg, usize) {
-        let aged = aged(retention, now);
+        let aged = aged(retention, now).filter(|_| bug != Some(Bug::IgnoreMaxAge));
         let Some(cursor) = from else {
             let mut updates = self.bucket.sync(scope, aged);
             if bug == Some(Bug::RelistNoMarkers) {
