@@ -42,8 +42,8 @@ pub trait Protocol: 'static {
     /// if this protocol has no such backend.
     fn system(name: &str, scenario: &Scenario) -> Option<Rc<dyn System<Self>>>;
 
-    /// The live backend called `name` (reached over real sockets), or `None` if this
-    /// protocol has no such backend.
+    /// The live backend called `name` (reached over real sockets), set up for `scenario`,
+    /// or `None` if this protocol has no such backend.
     fn live(_name: &str, _scenario: &Scenario) -> Option<Box<dyn live::Backend<Self>>> {
         None
     }

@@ -67,6 +67,8 @@
 //! ```toml
 //! [bucket]
 //! history = 1                   # writes kept per key, 1..=64 (NATS `history`; default 1)
+//! max_age = "2s"                # writes older than this are dropped (NATS `max_age`)
+//! max_bytes = 4096              # size cap: a write past it is refused (NATS `max_bytes`)
 //! ```
 //!
 //! How long a run may take before it is stopped with an `error` verdict (defaults shown;
@@ -83,6 +85,8 @@
 //! [`MAX_OPERATIONS`] a plan, checked before it is drawn), keys, durations ([`MAX_DURATION`]),
 //! seeds in a range ([`MAX_SEEDS`]), faults ([`MAX_FAULTS`]), mix weights, the file itself
 //! ([`MAX_FILE_BYTES`]); spark's `value_cap` and `calls` too.
+//! The KV checks know no expiry, so a scenario with `max_age` mixes only blind writes
+//! (`put`, `delete`, `purge`) and watches.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -312,6 +316,8 @@ struct RawSuspension {
 #[serde(deny_unknown_fields)]
 struct RawBucket {
     history: Option<Spanned<usize>>,
+    max_age: Option<Spanned<String>>,
+    max_bytes: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -705,13 +711,10 @@ impl Locator<'_> {
         for (i, f) in raw.fault.iter().enumerate() {
             self.fault(&mut faults, i + 1, f, &hosts, latency.1)?;
         }
-        let mut bucket = Retention::default();
-        if let Some(h) = raw.bucket.as_ref().and_then(|b| b.history.as_ref()) {
-            bucket.history = *h.get_ref();
-            if !(1..=64).contains(&bucket.history) {
-                return Err(self.error(h.span(), "bucket.history", "must be in 1..=64"));
-            }
-        }
+        let bucket = match &raw.bucket {
+            Some(b) => self.bucket(b, w.mix.get_ref())?,
+            None => Retention::default(),
+        };
 
         let spark = match &raw.spark {
             Some(s) if protocol != "spark" => {
@@ -767,6 +770,47 @@ impl Locator<'_> {
             }
         }
         Ok(limits)
+    }
+
+    /// The `[bucket]` section. A bucket that ages writes out holds only what blind writes
+    /// and watches can judge: the KV checks know no expiry.
+    fn bucket(&self, raw: &RawBucket, mix: &BTreeMap<String, u32>) -> Result<Retention, Error> {
+        let mut bucket = Retention::default();
+        if let Some(h) = &raw.history {
+            bucket.history = *h.get_ref();
+            if !(1..=64).contains(&bucket.history) {
+                return Err(self.error(h.span(), "bucket.history", "must be in 1..=64"));
+            }
+        }
+        if let Some(a) = &raw.max_age {
+            let age = self.duration("bucket.max_age", a)?;
+            // NATS counts a max_age under 100ms as a configuration error.
+            if age < Duration::from_millis(100) {
+                return Err(self.error(a.span(), "bucket.max_age", "must be at least 100ms"));
+            }
+            let judged = ["put", "delete", "purge"];
+            let reads = (mix.iter())
+                .filter(|&(op, &weight)| weight > 0 && !judged.contains(&op.as_str()))
+                .find(|(op, _)| !op.starts_with("watch_"));
+            if let Some((op, _)) = reads {
+                return Err(self.error(
+                    a.span(),
+                    "bucket.max_age",
+                    format!(
+                        "the KV checks know no expiry: with max_age the mix takes only put, \
+                         delete, purge and watches, not {op}"
+                    ),
+                ));
+            }
+            bucket.max_age = Some(age);
+        }
+        if let Some(b) = &raw.max_bytes {
+            if *b.get_ref() == 0 {
+                return Err(self.error(b.span(), "bucket.max_bytes", "must be more than zero"));
+            }
+            bucket.max_bytes = Some(*b.get_ref());
+        }
+        Ok(bucket)
     }
 
     /// The `[suspension]` section: only for the suspension protocol; times above zero.

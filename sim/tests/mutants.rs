@@ -13,7 +13,7 @@ const SEEDS: u64 = 64;
 fn main() {
     let args = Arguments::from_args();
     let scenarios = common::scenarios();
-    let trials = backends::all()
+    let trials: Vec<Trial> = backends::all()
         .into_iter()
         .filter(|b| b.kind == Kind::Mutant)
         .map(|b| {
@@ -44,5 +44,29 @@ fn main() {
             })
         })
         .collect();
+    let mut trials = trials;
+    trials.push(Trial::test(
+        "max_age is enforced",
+        ignoring_max_age_is_caught,
+    ));
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// A backend whose watches ignore `max_age` is caught on the scenario made for it.
+fn ignoring_max_age_is_caught() -> Result<(), Failed> {
+    let mutant = "kv/mutant-watch-ignore-max-age";
+    let s = common::scenarios()
+        .into_iter()
+        .find(|s| s.name == "watch-retention-age")
+        .ok_or("no scenario watch-retention-age")?;
+    for seed in 0..SEEDS {
+        if let Outcome::Violation { .. } = sweep::run(&s, mutant, seed).verdict {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "{mutant} not caught within {SEEDS} seeds on {}",
+        s.path.display()
+    )
+    .into())
 }

@@ -50,8 +50,40 @@ fn bucket_retention() {
     let (line, field, message) = rejected("[bucket]\nhistory = 65\n");
     assert_eq!((line, field.as_str()), (12, "bucket.history"));
     assert!(message.contains("1..=64"), "{message}");
-    let (line, field, _) = rejected("[bucket]\nmax_age = \"1s\"\n");
+    // The KV checks know no expiry: GOOD's mix reads.
+    let (line, field, message) = rejected("[bucket]\nmax_age = \"1s\"\n");
     assert_eq!((line, field.as_str()), (12, "bucket.max_age"));
+    assert!(message.contains("not get"), "{message}");
+}
+
+#[test]
+fn bucket_age_and_size() {
+    let blind = GOOD.replace("get = 1, put = 1", "put = 1, delete = 1");
+    let s = parse(&format!(
+        "{blind}[bucket]\nmax_age = \"1500ms\"\nmax_bytes = 4096\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        s.bucket.max_age,
+        Some(std::time::Duration::from_millis(1500))
+    );
+    assert_eq!(s.bucket.max_bytes, Some(4096));
+    assert_eq!((parse(GOOD).unwrap().bucket.max_age), None);
+    let bad = |extra: &str| {
+        let e = parse(&format!("{blind}[bucket]\nhistory = 2\n{extra}\n")).unwrap_err();
+        (e.line, e.field, e.message)
+    };
+    let (line, field, message) = bad("max_age = \"soon\"");
+    assert_eq!((line, field.as_str()), (13, "bucket.max_age"));
+    assert!(message.contains("not a duration"), "{message}");
+    let (_, field, message) = bad("max_age = \"50ms\"");
+    assert_eq!(field, "bucket.max_age");
+    assert!(message.contains("at least 100ms"), "{message}");
+    let (line, field, message) = bad("max_bytes = 0");
+    assert_eq!((line, field.as_str()), (13, "bucket.max_bytes"));
+    assert!(message.contains("more than zero"), "{message}");
+    let (_, field, _) = bad("max_bytes = -1");
+    assert_eq!(field, "bucket.max_bytes");
 }
 
 #[test]

@@ -158,7 +158,7 @@ pub const BACKENDS: &[Info] = &[
     },
     Info {
         name: "kv/nats",
-        protocols: &["kv"],
+        protocols: &["kv", "watch"],
         kind: Kind::RealLive,
         about: "NATS JetStream KV through async-nats, as slipstream maps it; live mode",
     },
@@ -185,6 +185,12 @@ pub const BACKENDS: &[Info] = &[
         protocols: &["watch"],
         kind: Kind::Mutant,
         about: "a state sync leaves out keys whose last write is a delete or purge marker",
+    },
+    Info {
+        name: "kv/mutant-watch-ignore-max-age",
+        protocols: &["watch"],
+        kind: Kind::Mutant,
+        about: "watches ignore max_age: a state sync shows writes that aged out",
     },
 ];
 
@@ -215,9 +221,16 @@ pub fn system(name: &str) -> Option<Rc<dyn System<Kv>>> {
     }
 }
 
-/// The live KV backend called `name`.
-pub fn live(name: &str) -> Option<Box<dyn crate::live::Backend<Kv>>> {
-    (name == "kv/nats").then(|| Box::new(nats::Nats::default()) as _)
+/// The live KV backend called `name`, its buckets keeping `retention`, for protocol `P`
+/// (`kv` or `watch`).
+pub fn live<P: crate::protocol::Protocol>(
+    name: &str,
+    retention: Retention,
+) -> Option<Box<dyn crate::live::Backend<P>>>
+where
+    nats::Nats: crate::live::Backend<P>,
+{
+    (name == "kv/nats").then(|| Box::new(nats::Nats::new(retention)) as _)
 }
 
 /// The KV backend called `name` serving watches, keeping `retention`, ready to run.

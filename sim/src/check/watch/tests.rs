@@ -93,7 +93,14 @@ impl H {
     }
 
     fn check(&self, history: usize) -> Result<(), Violation> {
-        watches(&self.ops, Retention { history })
+        watches(
+            &self.ops,
+            Retention {
+                history,
+                ..Retention::default()
+            },
+            None,
+        )
     }
 }
 
