@@ -1,5 +1,6 @@
 #![doc = include_str!("../../README.md")]
 pub mod backends;
+pub mod bench;
 pub mod check;
 pub mod faults;
 pub mod history;

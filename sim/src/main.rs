@@ -53,6 +53,17 @@ enum Command {
         #[arg(long, value_name = "ADDR", value_parser = parse_server)]
         server: Option<std::net::SocketAddr>,
     },
+    /// Measure the checkers against stateright, and the harness's throughput; prints the
+    /// tables of BENCHMARKS.md. Run it from the repository root.
+    Bench {
+        /// Only check this input (`etcd/FILE.log`, `kv-10k`, `kv-100k`, `register-2k`) and
+        /// print the time and verdict: for profiling.
+        #[arg(long)]
+        only: Option<String>,
+        /// With `--only`: check with stateright instead of squall.
+        #[arg(long, requires = "only")]
+        stateright: bool,
+    },
     /// Run one seed again and print its history.
     Replay {
         scenario: PathBuf,
@@ -145,8 +156,23 @@ fn main() -> ExitCode {
                 &limits,
             )
         }
+        Command::Bench { only, stateright } => bench(only.as_deref(), stateright),
     };
     ExitCode::from(status)
+}
+
+fn bench(only: Option<&str>, stateright: bool) -> u8 {
+    let done = match only {
+        Some(input) => squall::bench::one(input, stateright),
+        None => squall::bench::run(),
+    };
+    match done {
+        Ok(()) => HOLDS,
+        Err(e) => {
+            eprintln!("{e}");
+            BAD_INPUT
+        }
+    }
 }
 
 fn list(what: Listing) -> u8 {
