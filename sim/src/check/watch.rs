@@ -30,8 +30,9 @@
 //! the end of a watch if the earliest the server can have stamped it is `max_age` before
 //! the most its clock read by then, and *surely aged* before a watch began if the latest
 //! stamp it can have (never, for an unknown outcome) is `max_age` before the least its
-//! clock read at the call. A state sync must not show a write that surely aged; it may
-//! leave out (or skip before its live part) a key whose last write may have aged.
+//! clock read at the call. A watch without a cursor must not deliver a write that surely
+//! aged; its state sync may leave out (or skip before its live part) a key whose last
+//! write may have aged.
 //!
 //! Only what the history shows is used, and a write with an unknown outcome may or may not
 //! appear, so a correct backend is never flagged. A violation names the watch and the
@@ -220,7 +221,10 @@ impl<'a> Writes<'a> {
         }
         match w.from {
             Some(cursor) => self.gaps(o, &w.scope, cursor, &got.updates, false)?,
-            None => self.split(o, &w.scope, &got.updates)?,
+            None => {
+                self.unaged(o, &got.updates)?;
+                self.split(o, &w.scope, &got.updates)?
+            }
         }
         if got.end == End::CursorExpired {
             self.expiry(o, w, got, retention.history)?;
@@ -356,15 +360,6 @@ impl<'a> Writes<'a> {
         };
         let shown: BTreeSet<&str> = sync.iter().map(Update::key).collect();
         for u in sync {
-            if let Some(ages) = self.ages {
-                let sources: Vec<_> = self.sources(o, u.key(), what(u)).collect();
-                if let Some((w, _)) = sources.last() {
-                    if sources.iter().all(|(w, _)| ages.surely(w, o)) {
-                        let why = format!("shows {u}, aged out (max_age) before the watch began");
-                        return fail(why, w);
-                    }
-                }
-            }
             let later = self.known.range((Excluded(u.rev()), Included(at)));
             if let Some((rev, k)) = later.into_iter().find(|(_, k)| k.key == u.key()) {
                 return fail(
@@ -398,6 +393,30 @@ impl<'a> Writes<'a> {
                         write.id
                     );
                     return fail(why, write);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Watch `o`, without a cursor, delivers no write that surely aged out before it began:
+    /// its state sync must not show one, and it is too old to come live.
+    fn unaged(&self, o: &Op, updates: &[Update]) -> Result<(), Violation> {
+        let Some(ages) = self.ages else {
+            return Ok(());
+        };
+        for u in updates {
+            let sources: Vec<_> = self.sources(o, u.key(), what(u)).collect();
+            match sources.last() {
+                Some((w, _)) if sources.iter().all(|(w, _)| ages.surely(w, o)) => {
+                    return Err(violation(
+                        format!(
+                            "watch #{} delivered {u}, aged out (max_age) before the watch began",
+                            o.id
+                        ),
+                        vec![w.id, o.id],
+                    ))
                 }
                 _ => {}
             }
