@@ -66,7 +66,7 @@ fn events<'a>(run: &'a Run, client: &str, event: &str) -> Vec<&'a str> {
 /// (squall kills and restarts its own nats-server), but for the create race below (a real
 /// async-nats behaviour, timing-dependent). None is not applicable.
 #[test]
-fn scenarios_hold_or_are_not_applicable() {
+fn scenarios_hold() {
     let _server = server();
     let mut failures = String::new();
     for s in common::scenarios().iter().filter(|s| s.protocol == "kv") {
