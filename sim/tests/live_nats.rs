@@ -73,8 +73,8 @@ fn kv_scenarios_are_judged() {
     verdicts("kv");
 }
 
-/// The same for `scenarios/watch` (crashes included), where the findings may also be a resume skipping a write
-/// retention dropped inside the stream (below).
+/// The same for `scenarios/watch` (crashes included), where the findings may also be a
+/// resume skipping a write retention dropped inside the stream (below).
 #[test]
 fn watch_scenarios_are_judged() {
     verdicts("watch");

@@ -351,3 +351,24 @@ fn client_proxy<'a>(name: &str, proxies: &'a [Proxy]) -> Option<&'a Proxy> {
     let n: usize = name.strip_prefix("client-")?.parse().ok()?;
     proxies.get(n.checked_sub(1)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{leftover, namespace};
+
+    #[test]
+    fn only_a_dead_process_of_this_machine_leaves_leftovers() {
+        let ours = namespace(3);
+        assert!(
+            ours.starts_with("squall_") && ours.contains(&format!("_{}_3_", std::process::id()))
+        );
+        assert!(!leftover(&ours));
+        let pid = format!("_{}_", std::process::id());
+        assert!(leftover(&ours.replace(&pid, "_999999999_")));
+        assert!(
+            !leftover("squall_00000000_999999999_3_0"),
+            "another machine's"
+        );
+        assert!(!leftover("unrelated"));
+    }
+}
