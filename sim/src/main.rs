@@ -86,7 +86,7 @@ enum Command {
 #[derive(clap::Args)]
 struct Limits {
     /// Wall-clock time a run may take (e.g. 60s) before it is stopped as an error; each
-    /// scenario's `[limits] budget` (2m by default) otherwise.
+    /// scenario's `[limits] budget` (10m by default) otherwise.
     #[arg(long, value_parser = humantime::parse_duration)]
     budget: Option<std::time::Duration>,
 }

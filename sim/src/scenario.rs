@@ -76,7 +76,7 @@
 //!
 //! ```toml
 //! [limits]
-//! budget = "2m"                 # wall-clock time, simulation and checking together
+//! budget = "10m"                # wall-clock time, simulation and checking together
 //! overtime = "1h"               # simulated time past `duration` (last calls, a finale)
 //! ```
 //!
@@ -144,7 +144,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            budget: Duration::from_secs(120),
+            budget: Duration::from_secs(600),
             overtime: Duration::from_secs(3600),
         }
     }
@@ -243,7 +243,7 @@ const KV_OPERATIONS: &[&str] = &[
 ];
 
 /// The operation names a protocol's workload accepts in `mix`.
-fn operations(protocol: &str) -> Option<&'static [&'static str]> {
+pub fn operations(protocol: &str) -> Option<&'static [&'static str]> {
     // A watch history has writers too.
     static WATCH: LazyLock<Vec<&str>> =
         LazyLock::new(|| [KV_OPERATIONS, crate::workload::watch::WATCHES].concat());

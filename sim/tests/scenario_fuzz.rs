@@ -407,58 +407,8 @@ const HOSTS: &[&str] = &[
     "\"server-9\"",
     "\"*\"",
 ];
-/// Each protocol with some operations of its mix (and one of no protocol).
-const PROTOCOLS: &[(&str, &[&str])] = &[
-    (
-        "kv",
-        &[
-            "get",
-            "entry",
-            "put",
-            "create",
-            "update",
-            "delete",
-            "delete_with_version",
-            "purge",
-            "keys",
-            "scan",
-            "nope",
-        ],
-    ),
-    (
-        "watch",
-        &[
-            "get",
-            "put",
-            "delete",
-            "purge",
-            "watch_all",
-            "watch_prefix_from",
-            "watch_prefixes",
-        ],
-    ),
-    ("spark", &["get", "set", "delete", "list", "pull"]),
-    (
-        "suspension",
-        &[
-            "claim", "renew", "suspend", "deliver", "rotate", "caps", "resume", "register",
-        ],
-    ),
-    (
-        "stream",
-        &[
-            "create",
-            "create_ttl",
-            "append",
-            "produce",
-            "read",
-            "poll",
-            "close",
-            "delete",
-        ],
-    ),
-    ("gossip", &["get"]),
-];
+/// The protocols, and one that is not.
+const PROTOCOLS: &[&str] = &["kv", "watch", "spark", "suspension", "stream", "gossip"];
 
 /// `key = value` lines for some of `fields`.
 fn table(fields: &'static [(&'static str, &'static [&'static str])]) -> BoxedStrategy<String> {
@@ -474,7 +424,10 @@ fn table(fields: &'static [(&'static str, &'static [&'static str])]) -> BoxedStr
         .boxed()
 }
 
-fn mix(ops: &'static [&'static str]) -> impl Strategy<Value = String> {
+/// A mix of the protocol's operations, and one of none.
+fn mix(protocol: &str) -> impl Strategy<Value = String> {
+    let mut ops = scenario::operations(protocol).unwrap_or_default().to_vec();
+    ops.push("nope");
     prop::collection::vec(
         (
             select(ops),
@@ -537,13 +490,10 @@ fn fault() -> impl Strategy<Value = String> {
 
 /// A scenario file from the schema's grammar: sections in any order, fields maybe missing.
 fn generated() -> impl Strategy<Value = String> {
-    select(PROTOCOLS).prop_flat_map(|(protocol, ops)| generated_of(protocol, ops))
+    select(PROTOCOLS).prop_flat_map(generated_of)
 }
 
-fn generated_of(
-    protocol: &'static str,
-    ops: &'static [&'static str],
-) -> impl Strategy<Value = String> {
+fn generated_of(protocol: &'static str) -> impl Strategy<Value = String> {
     let top = table(&[
         ("name", &["\"g\"", "\"\""]),
         (
@@ -581,7 +531,7 @@ fn generated_of(
             .boxed(),
         (
             table(&[("keys", INTS), ("ops_per_client", INTS)]),
-            prop::option::weighted(0.97, mix(ops)),
+            prop::option::weighted(0.97, mix(protocol)),
             prop::option::of(span("think")),
         )
             .prop_map(|(t, m, s)| {
