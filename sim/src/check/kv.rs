@@ -121,6 +121,7 @@ fn one_write(rev: Rev, seen: &[&Sighting]) -> Result<(), Violation> {
                 name(a.by),
                 name(b.by)
             ),
+            ..Default::default()
         });
     }
     // Compare with one sighting that knows the value, if any, so values compare too.
@@ -145,6 +146,7 @@ fn one_write(rev: Rev, seen: &[&Sighting]) -> Result<(), Violation> {
                 name(anchor.by),
                 name(s.by)
             ),
+            ..Default::default()
         });
     }
     Ok(())
@@ -198,6 +200,7 @@ fn source(s: &Sighting, hidden: &Hidden) -> Result<(), Violation> {
             s.rev,
             s.key
         ),
+        ..Default::default()
     })
 }
 
@@ -232,6 +235,7 @@ fn real_time(ops: &[Op], sightings: &[Sighting]) -> Result<(), Violation> {
                     name(o),
                     name(by)
                 ),
+                ..Default::default()
             });
         }
     }
