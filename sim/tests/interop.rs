@@ -3,18 +3,12 @@
 
 mod common;
 
+use common::squall;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use squall::interop::{edn, jepsen};
-
-fn squall(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_squall"))
-        .args(args)
-        .current_dir(common::root())
-        .output()
-        .unwrap()
-}
 
 fn corpus() -> PathBuf {
     common::root().join("sim/tests/data/jepsen-etcd")
@@ -84,15 +78,24 @@ fn check_names_file_and_line_of_bad_input() {
     assert_eq!(o.status.code(), Some(2));
 }
 
-/// Export then import: the same events (so the same operations and verdict), for every
-/// history of the corpus.
+/// Export then import: the same operations at the same places (so the same verdict), for
+/// every history of the corpus.
 #[test]
 fn edn_round_trips_the_corpus() {
     for (file, _) in verdicts() {
         let history = jepsen::read(&file).unwrap();
         let text = edn::write(&history);
         let back = jepsen::parse_edn(&text, "x.edn").unwrap_or_else(|e| panic!("{e}\n{text}"));
-        assert_eq!(back, history, "{}", file.display());
+        // The same events, but for operation ids: the log's `:fail` reads and writes are
+        // left out (they did not happen), so its ids have gaps that EDN's do not.
+        let ops = |h: &jepsen::Register| -> Vec<_> {
+            h.operations()
+                .into_iter()
+                .map(|o| (o.client, o.op, o.ret, o.call, o.done))
+                .collect()
+        };
+        assert_eq!(ops(&back), ops(&history), "{}", file.display());
+        assert_eq!(back.events.len(), history.events.len());
     }
 }
 

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::squall;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -32,14 +34,6 @@ fn folder(test: &str, files: &[(&str, &str)]) -> PathBuf {
         std::fs::write(dir.join(name), text).unwrap();
     }
     dir
-}
-
-fn squall(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_squall"))
-        .args(args)
-        .current_dir(common::root())
-        .output()
-        .unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
