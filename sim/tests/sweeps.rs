@@ -8,7 +8,7 @@ use common::squall;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 /// A scenario of one client doing two operations: a run takes about a tenth of a
 /// millisecond, so a test can sweep 100,000 seeds.
