@@ -1,12 +1,21 @@
 //! `squall`: run scenarios, replay a seed, list what there is.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use squall::report::Outcome;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use squall::check::{self, linear};
+use squall::interop::{jepsen, Format};
+use squall::progress::Progress;
+use squall::report::{Outcome, Run, Tally};
 use squall::scenario::{self, Scenario};
-use squall::{backends, live, sweep};
+use squall::sweep::{self, Keep, Sweep};
+use squall::{backends, live, regressions};
+use squall_models::register::Register;
 
 /// A deterministic simulation test harness: holds a backend to a reference model of its
 /// protocol under a simulated network and clock with faults.
@@ -25,34 +34,7 @@ enum Command {
         what: Listing,
     },
     /// Run scenarios over seeds; one line per run.
-    Run {
-        /// Scenario files or folders (every *.toml below a folder).
-        #[arg(required = true)]
-        scenarios: Vec<PathBuf>,
-        /// Run every scenario of this backend's protocol against it.
-        #[arg(long)]
-        backend: Option<String>,
-        /// One seed.
-        #[arg(long, conflicts_with = "seeds")]
-        seed: Option<u64>,
-        /// A range of seeds, A..B (B excluded); each scenario's own `seeds` by default.
-        #[arg(long, value_parser = scenario::parse_seeds)]
-        seeds: Option<std::ops::Range<u64>>,
-        /// Simulations run at once, one a thread.
-        #[arg(long, default_value_t = 1)]
-        jobs: usize,
-        /// Run only shard I of N (1-based): the seeds s with s % N == I - 1.
-        #[arg(long, value_parser = parse_shard)]
-        shard: Option<(u64, u64)>,
-        /// Run every seed twice and fail on any difference in the history.
-        #[arg(long)]
-        check_determinism: bool,
-        #[command(flatten)]
-        limits: Limits,
-        /// Live backends: use the server at ADDR (host:port, any host) instead of starting one.
-        #[arg(long, value_name = "ADDR", value_parser = parse_server)]
-        server: Option<std::net::SocketAddr>,
-    },
+    Run(RunArgs),
     /// Measure the checkers against stateright, and the harness's throughput; prints the
     /// tables of BENCHMARKS.md. Run it from the repository root.
     Bench {
@@ -71,7 +53,8 @@ enum Command {
         seed: u64,
         #[arg(long)]
         backend: Option<String>,
-        /// Also write the history as JSON to this file.
+        /// Also write the history to this file: as Jepsen EDN if it ends in .edn, else as
+        /// squall's JSON, unless --format says otherwise.
         #[arg(long)]
         history: Option<PathBuf>,
         #[command(flatten)]
@@ -79,8 +62,87 @@ enum Command {
         /// Live backends: use the server at ADDR (host:port, any host) instead of starting one.
         #[arg(long, value_name = "ADDR", value_parser = parse_server)]
         server: Option<std::net::SocketAddr>,
+        /// The format of --history.
+        #[arg(long, value_enum, requires = "history")]
+        format: Option<Format>,
+        /// Also write the run as an HTML timeline to this file.
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
+    /// Check recorded histories (Jepsen logs, or Jepsen EDN if the name ends in .edn)
+    /// against a model; one line per file.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum)]
+        model: Checked,
+        /// Also write the (one) history to this file, as --history of replay does.
+        #[arg(long)]
+        history: Option<PathBuf>,
+        /// The format of --history.
+        #[arg(long, value_enum, requires = "history")]
+        format: Option<Format>,
     },
 }
+
+/// The models `squall check` holds histories to.
+#[derive(Clone, Copy, ValueEnum)]
+enum Checked {
+    /// One register with read, write and compare-and-set, initially empty (Jepsen's etcd
+    /// histories).
+    Register,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Scenario files or folders (every *.toml below a folder).
+    #[arg(required = true)]
+    scenarios: Vec<PathBuf>,
+    /// Run every scenario of this backend's protocol against it.
+    #[arg(long)]
+    backend: Option<String>,
+    /// One seed.
+    #[arg(long, conflicts_with = "seeds")]
+    seed: Option<u64>,
+    /// A range of seeds, A..B (B excluded); each scenario's own `seeds` by default.
+    #[arg(long, value_parser = scenario::parse_seeds)]
+    seeds: Option<std::ops::Range<u64>>,
+    /// Simulations run at once, one a thread.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Run only shard I of N (1-based): the seeds s with s % N == I - 1.
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<(u64, u64)>,
+    /// Run every seed twice and fail on any difference in the history.
+    #[arg(long)]
+    check_determinism: bool,
+    /// Start no new seed after the first run that does not hold.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Add each failing (backend, seed) to the scenario's regression seeds (NAME.seeds
+    /// beside NAME.toml), which the conformance tests run again.
+    #[arg(long)]
+    save_failures: bool,
+    /// Which runs get their line on stdout; by default all of them for up to 1000 runs,
+    /// only failing ones above that (the summary counts them all).
+    #[arg(long, value_enum)]
+    runs: Option<Runs>,
+    #[command(flatten)]
+    limits: Limits,
+    /// Live backends: use the server at ADDR (host:port, any host) instead of starting one.
+    #[arg(long, value_name = "ADDR", value_parser = parse_server)]
+    server: Option<std::net::SocketAddr>,
+}
+
+/// Which runs `squall run` prints.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Runs {
+    All,
+    Failures,
+}
+
+/// Up to how many runs `squall run` prints every run by default.
+const PRINT_ALL_UP_TO: u64 = 1000;
 
 /// What overrides the scenarios' `[limits]`.
 #[derive(clap::Args)]
@@ -114,35 +176,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let status = match cli.command {
         Command::List { what } => list(what),
-        Command::Run {
-            scenarios,
-            backend,
-            seed,
-            seeds,
-            jobs,
-            shard,
-            check_determinism,
-            limits,
-            server,
-        } => {
+        Command::Run(args) => {
             // Set once, first thing: it cannot already be set.
-            let _ = server.map(live::use_server);
-            let seeds = seed.map(|s| s..s + 1).or(seeds);
-            run(
-                &scenarios,
-                backend.as_deref(),
-                seeds,
-                jobs,
-                shard,
-                check_determinism,
-                &limits,
-            )
+            let _ = args.server.map(live::use_server);
+            run(args)
         }
         Command::Replay {
             scenario,
             seed,
             backend,
             history,
+            format,
+            html,
             limits,
             server,
         } => {
@@ -152,11 +197,17 @@ fn main() -> ExitCode {
                 &scenario,
                 seed,
                 backend.as_deref(),
-                history.as_deref(),
+                (history, format, html),
                 &limits,
             )
         }
         Command::Bench { only, stateright } => bench(only.as_deref(), stateright),
+        Command::Check {
+            files,
+            model: Checked::Register,
+            history,
+            format,
+        } => check(&files, history, format),
     };
     ExitCode::from(status)
 }
@@ -197,16 +248,11 @@ fn list(what: Listing) -> u8 {
     HOLDS
 }
 
-fn run(
-    paths: &[PathBuf],
-    backend: Option<&str>,
-    seeds: Option<std::ops::Range<u64>>,
-    jobs: usize,
-    shard: Option<(u64, u64)>,
-    determinism: bool,
-    limits: &Limits,
-) -> u8 {
-    let scenarios = match load(paths, backend, limits) {
+/// Exit status of a sweep stopped by Ctrl-C that found no failure (128 + SIGINT).
+const INTERRUPTED: u8 = 130;
+
+fn run(args: RunArgs) -> u8 {
+    let scenarios = match load(&args.scenarios, args.backend.as_deref(), &args.limits) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("squall: {e}");
@@ -227,33 +273,116 @@ fn run(
             return FAILED;
         }
     };
-    let mut status = HOLDS;
-    for (s, backend) in &scenarios {
-        let range = seeds.clone().unwrap_or_else(|| s.seeds.clone());
-        let chosen: Vec<u64> = range
-            .filter(|seed| shard.is_none_or(|(i, n)| seed % n == i - 1))
-            .collect();
+    let sweep = Sweep {
+        jobs: args.jobs,
+        determinism: args.check_determinism,
+        fail_fast: args.fail_fast,
+        ..Sweep::default()
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    on_ctrl_c(&sweep, &interrupted);
+    let range = args.seed.map(|s| s..s + 1).or(args.seeds);
+    let chosen: Vec<Vec<u64>> = scenarios
+        .iter()
+        .map(|(s, _)| {
+            range
+                .clone()
+                .unwrap_or_else(|| s.seeds.clone())
+                .filter(|seed| args.shard.is_none_or(|(i, n)| seed % n == i - 1))
+                .collect()
+        })
+        .collect();
+    let total = chosen.iter().map(|c| c.len() as u64).sum();
+    let every = args.runs.unwrap_or(match total <= PRINT_ALL_UP_TO {
+        true => Runs::All,
+        false => Runs::Failures,
+    }) == Runs::All;
+    let mut progress = Progress::new(total);
+    let mut tally = Tally::default();
+    for ((s, backend), seeds) in scenarios.iter().zip(&chosen) {
+        if sweep.stopped() {
+            break;
+        }
         let header = format!("# scenario {} ({}, {})", s.path.display(), s.name, backend);
         if let Err(why) = sweep::applicable(s, backend) {
-            println!("{header}: not applicable to {backend}: {why}");
+            progress.print(&format!("{header}: not applicable to {backend}: {why}\n"));
             continue;
         }
-        println!("{header}");
-        sweep::sweep(s, backend, &chosen, jobs, determinism, |run| {
-            print!("{}", run.report(&s.path));
-            if run.verdict != Outcome::Ok {
-                status = FAILED;
+        progress.print(&format!("{header}\n"));
+        sweep.run(s, backend, seeds, |run| {
+            let failed = run.verdict != Outcome::Ok;
+            if every || failed {
+                progress.print(&run.report(&s.path));
             }
+            progress.tick(failed);
+            tally.add(&s.path, run);
         });
     }
-    status
+    progress.finish();
+    let stopped = match (interrupted.load(Ordering::SeqCst), sweep.stopped()) {
+        (true, _) => Some(format!(
+            "interrupted (Ctrl-C) after {} of {total} runs",
+            tally.runs()
+        )),
+        (false, true) => Some(format!(
+            "stopped at the first failure (--fail-fast) after {} of {total} runs",
+            tally.runs()
+        )),
+        (false, false) => None,
+    };
+    progress.print(&tally.summary(stopped.as_deref()));
+    if args.save_failures {
+        save_failures(&tally);
+    }
+    match (tally.failed.is_empty(), interrupted.load(Ordering::SeqCst)) {
+        (false, _) => FAILED,
+        (true, true) => INTERRUPTED,
+        (true, false) => HOLDS,
+    }
+}
+
+/// On Ctrl-C, stop the sweep: runs under way finish and everything found is reported. A
+/// second Ctrl-C quits at once.
+fn on_ctrl_c(sweep: &Sweep, interrupted: &Arc<AtomicBool>) {
+    let (stop, interrupted) = (sweep.stop.clone(), interrupted.clone());
+    let handler = move || {
+        if interrupted.swap(true, Ordering::SeqCst) {
+            std::process::exit(INTERRUPTED.into());
+        }
+        stop.store(true, Ordering::SeqCst);
+        eprintln!("squall: interrupted; finishing the runs under way (Ctrl-C again quits now)");
+    };
+    if let Err(e) = ctrlc::set_handler(handler) {
+        eprintln!("squall: cannot catch Ctrl-C ({e}); an interrupted sweep reports nothing");
+    }
+}
+
+/// Add every failing run's seed to its scenario's regression seeds.
+fn save_failures(tally: &Tally) {
+    let mut by_scenario: BTreeMap<&Path, Vec<(String, u64)>> = BTreeMap::new();
+    for (scenario, backend, seed, _) in &tally.failed {
+        by_scenario
+            .entry(scenario)
+            .or_default()
+            .push((backend.clone(), *seed));
+    }
+    for (scenario, seeds) in by_scenario {
+        match regressions::save(scenario, seeds) {
+            Ok(added) => eprintln!(
+                "squall: {} new regression seed(s) in {}",
+                added,
+                regressions::path(scenario).display()
+            ),
+            Err(e) => eprintln!("squall: {e}"),
+        }
+    }
 }
 
 fn replay(
     path: &Path,
     seed: u64,
     backend: Option<&str>,
-    history: Option<&Path>,
+    (history, format, html): (Option<PathBuf>, Option<Format>, Option<PathBuf>),
     limits: &Limits,
 ) -> u8 {
     let (s, backend) = match load(&[path.to_path_buf()], backend, limits) {
@@ -267,20 +396,77 @@ fn replay(
             return BAD_INPUT;
         }
     };
-    let (run, json) = sweep::run_keeping(&s, &backend, seed, history.is_some());
+    let keep = Keep {
+        history: history.as_deref().map(|f| format.unwrap_or(Format::of(f))),
+        html: html.is_some(),
+    };
+    let (run, kept) = sweep::run_keeping(&s, &backend, seed, keep);
     print!("{}", run.history);
     print!("{}", run.report(&s.path));
-    if let (Some(file), Some(json)) = (history, json) {
-        if let Err(e) = std::fs::write(file, json) {
-            eprintln!("squall: cannot write {}: {e}", file.display());
-            return BAD_INPUT;
-        }
+    let files = [(history, kept.history), (html, kept.html)];
+    if !write_all(files) {
+        return BAD_INPUT;
     }
     if run.verdict == Outcome::Ok {
         HOLDS
     } else {
         FAILED
     }
+}
+
+/// Write each file that was asked for and has contents; false if one could not be written.
+fn write_all(files: impl IntoIterator<Item = (Option<PathBuf>, Option<String>)>) -> bool {
+    let mut ok = true;
+    for (file, text) in files {
+        if let (Some(file), Some(text)) = (file, text) {
+            if let Err(e) = std::fs::write(&file, text) {
+                eprintln!("squall: cannot write {}: {e}", file.display());
+                ok = false;
+            }
+        }
+    }
+    ok
+}
+
+/// `squall check`: each file's verdict against the register model, as a line
+/// `FILE verdict=V ops=K history=HEX`, and for a violation why and the minimal failing
+/// history. Exit 0 all hold, 1 a violation or an undecided check, 2 a file that cannot be
+/// read.
+fn check(files: &[PathBuf], history: Option<PathBuf>, format: Option<Format>) -> u8 {
+    if history.is_some() && files.len() != 1 {
+        eprintln!("squall: --history takes one history to check");
+        return BAD_INPUT;
+    }
+    let mut status = HOLDS;
+    for file in files {
+        let h = match jepsen::read(file) {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("squall: {e}");
+                return BAD_INPUT;
+            }
+        };
+        let verdict = check::linearizable(&Register, &h.operations(), &linear::Limits::default());
+        let run = Run::judged(0, "register", &h, verdict);
+        println!(
+            "{} verdict={} ops={} history={}",
+            file.display(),
+            run.verdict_name(),
+            run.ops,
+            run.hash
+        );
+        print!("{}", run.details());
+        if run.verdict != Outcome::Ok {
+            status = FAILED;
+        }
+        let out = history
+            .as_ref()
+            .map(|f| format.unwrap_or(Format::of(f)).write(&h));
+        if !write_all([(history.clone(), out)]) {
+            return BAD_INPUT;
+        }
+    }
+    status
 }
 
 /// Load the scenarios under `paths`, each with the backend to run it against: the one

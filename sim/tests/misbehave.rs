@@ -29,9 +29,11 @@ fn scenario(name: &str) -> Scenario {
 fn sweep_errs(backend: &str, why: &str) {
     let s = scenario("kv/no-faults.toml");
     let mut runs: Vec<Run> = Vec::new();
-    sweep::sweep(&s, backend, &[0, 1, 2], 2, false, |run| {
-        runs.push(run.clone())
-    });
+    let sweep = sweep::Sweep {
+        jobs: 2,
+        ..sweep::Sweep::default()
+    };
+    sweep.run(&s, backend, &[0, 1, 2], |run| runs.push(run.clone()));
     assert_eq!(runs.iter().map(|r| r.seed).collect::<Vec<_>>(), [0, 1, 2]);
     for run in runs {
         let Outcome::Error(reason) = &run.verdict else {

@@ -122,6 +122,7 @@ fn one_write(rev: Rev, seen: &[&Sighting]) -> Result<(), Violation> {
                 name(a.by),
                 name(b.by)
             ),
+            ..Default::default()
         });
     }
     // Compare with one sighting that knows the value, if any, so values compare too.
@@ -146,6 +147,7 @@ fn one_write(rev: Rev, seen: &[&Sighting]) -> Result<(), Violation> {
                 name(anchor.by),
                 name(s.by)
             ),
+            ..Default::default()
         });
     }
     Ok(())
@@ -199,6 +201,7 @@ fn source(s: &Sighting, hidden: &Hidden) -> Result<(), Violation> {
             s.rev,
             s.key
         ),
+        ..Default::default()
     })
 }
 
@@ -234,6 +237,7 @@ fn real_time(ops: &[Op], sightings: &[Sighting]) -> Result<(), Violation> {
                     name(o),
                     name(by)
                 ),
+                ..Default::default()
             });
         }
     }

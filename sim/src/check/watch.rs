@@ -131,7 +131,11 @@ fn may_have_written(o: &Op) -> bool {
 fn violation(what: String, mut ops: Vec<u64>) -> Violation {
     ops.sort_unstable();
     ops.dedup();
-    Violation { what, ops }
+    Violation {
+        what,
+        ops,
+        ..Default::default()
+    }
 }
 
 impl<'a> Writes<'a> {

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 use std::path::PathBuf;
+use std::process::{Command, Output};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use squall::scenario::{self, Scenario};
@@ -12,6 +13,15 @@ pub fn root() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
+}
+
+/// Run the `squall` binary with `args` in the project's top folder.
+pub fn squall(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_squall"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
 }
 
 /// Every scenario under `scenarios/`, loaded, with its path relative to the top folder so
