@@ -487,21 +487,6 @@ impl SuspOp {
         }
     }
 
-    /// The same operation `by` milliseconds later: its time and the deadlines it sets.
-    pub fn later(&self, by: Ms) -> SuspOp {
-        let mut op = self.clone();
-        match &mut op {
-            SuspOp::CreatePending { expires_at, .. } => *expires_at += by,
-            SuspOp::Suspend {
-                timeout_at: Some(t),
-                ..
-            } => *t += by,
-            _ => {}
-        }
-        *op.now_mut() += by;
-        op
-    }
-
     /// The millisecond it runs at; setting it alone leaves the deadlines it sets as sent
     /// (a live backend learns when a real server applied it).
     pub fn now_mut(&mut self) -> &mut Ms {

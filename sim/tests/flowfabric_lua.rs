@@ -4,9 +4,10 @@
 //! answer the library gives.
 //!
 //! The test starts its own `redis-server` on a free 127.0.0.1 port without persistence and
-//! stops it when done. Its keys live in the namespace `squall_lua`. Live: it reads the wall clock (for its time limit and through
-//! Redis's `TIME`); Lua functions read `TIME` once per call, so each answer is judged at
-//! every millisecond between a `TIME` read just before the call and one just after.
+//! stops it when done. Its keys live in the namespace `squall_lua`. Live: it reads the wall
+//! clock (for its time limit and through Redis's `TIME`); Lua functions read `TIME` once per
+//! call, so each answer is judged at every millisecond between a `TIME` read just before the
+//! call and one just after, with the deadlines the operation sent as they are.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -121,12 +122,15 @@ async fn the_model_accepts_what_the_lua_answers() {
             let intent = Suspension::draw(&scenario, 1, n, &mut rng);
             tokio::time::sleep(Duration::from_millis(rng.random_range(0..8))).await;
             let before = redis.time().await.unwrap();
-            let op = <Suspension as Protocol>::op(&memory, &intent).later(before);
+            // Stamped with the machine's clock; the deadlines it sets go to the Lua as they are.
+            let op = <Suspension as Protocol>::op(&memory, &intent);
             let ret = redis.call(&op).await.unwrap();
             let after = redis.time().await.unwrap();
             let mut next: Vec<State> = vec![];
             for t in before..=after {
-                let at = op.later(t - before);
+                // The Lua reads `TIME` once: judge the answer at each millisecond it may have.
+                let mut at = op.clone();
+                *at.now_mut() = t;
                 for s in &states {
                     if let Some(n) = model.step(s, &at, Some(&ret)) {
                         if !next.contains(&n) {
