@@ -939,7 +939,7 @@ impl Locator<'_> {
             if oneway && groups.len() != 2 {
                 return Err(self.error(
                     p.span(),
-                    &field("oneway"),
+                    &field("partition"),
                     "a one-way partition takes exactly two groups",
                 ));
             }

@@ -95,7 +95,7 @@ fn verdicts(protocol: &str) {
                 "{}",
                 s.path.display()
             );
-            match judged(&run) {
+            match judged(&run) || crash_sync(s, &run) {
                 true if run.verdict != Outcome::Ok => {
                     eprintln!("known finding:\n{}", run.report(&s.path))
                 }
@@ -135,6 +135,19 @@ fn judged(run: &Run) -> bool {
         }
         Outcome::Error(_) => false,
     }
+}
+
+/// Finding (diagnosed from the history of `squall replay scenarios/watch/crash.toml
+/// --backend kv/nats --seed 1`; a test that pins it down is still to write): a state-sync
+/// watch under way when the server crashes resumes, after async-nats resets its ordered
+/// consumer, from the next stream sequence rather than as last-per-subject, so the "state"
+/// it lists holds superseded writes and misses compacted ones.
+fn crash_sync(s: &squall::scenario::Scenario, run: &Run) -> bool {
+    let crashes = s
+        .faults
+        .iter()
+        .any(|(_, f)| matches!(f, squall::faults::Fault::Crash { .. }));
+    matches!(&run.verdict, Outcome::Violation { what, .. } if crashes && what.contains("its state sync"))
 }
 
 /// A two-way cut between a client and the server makes that client's operations unknown;
