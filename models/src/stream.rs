@@ -28,6 +28,7 @@
 //! Time is an argument: each operation carries the window of simulated time it ran in
 //! ([`Timed`]), and a TTL makes an expiry window that later answers narrow.
 
+use imbl::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -220,15 +221,15 @@ pub struct Stream {
     pub ttl: Option<u64>,
     /// Expires somewhere in `[lo, hi]` (ms): narrowed by what answers show.
     pub expiry: Option<(Ms, Ms)>,
-    pub messages: Vec<String>,
+    pub messages: Vector<String>,
     /// The next offset seen after this many messages.
-    pub marks: BTreeMap<usize, String>,
+    pub marks: OrdMap<usize, String>,
     pub closed: bool,
     /// The producer tuple whose append closed the stream.
     pub closer: Option<Producer>,
     pub last_seq: Option<String>,
     /// Producer id -> (epoch, last seq).
-    pub producers: BTreeMap<String, (u64, u64)>,
+    pub producers: OrdMap<String, (u64, u64)>,
 }
 
 /// Every name's state, by name.
@@ -249,8 +250,10 @@ impl Model for Streams {
 
     fn step(&self, state: &State, op: &Timed, ret: Option<&StreamRet>) -> Option<State> {
         let key = op.op.stream();
-        let name = state.get(key).cloned().unwrap_or_default();
-        let expiry = name.live.as_ref().and_then(|s| s.expiry);
+        let expiry = state
+            .get(key)
+            .and_then(|n| n.live.as_ref())
+            .and_then(|s| s.expiry);
         // Expired iff the server's time t in [from, to] is at or past the expiry in [lo, hi].
         let branches: &[bool] = match expiry {
             None => &[true],
@@ -258,8 +261,10 @@ impl Model for Streams {
             Some((lo, _)) if op.to < lo => &[true],
             Some(_) => &[true, false],
         };
+        // One copy of the state a branch: it is most of what a step costs.
         branches.iter().find_map(|&alive| {
-            let mut name = name.clone();
+            let mut state = state.clone();
+            let name = state.entry(key.to_string()).or_default();
             if let Some((lo, hi)) = name.live.as_mut().and_then(|s| s.expiry.as_mut()) {
                 if alive {
                     *lo = (*lo).max(op.from);
@@ -268,9 +273,7 @@ impl Model for Streams {
                     name.forget();
                 }
             }
-            apply(&mut name, op, ret)?;
-            let mut state = state.clone();
-            state.insert(key.to_string(), name);
+            apply(name, op, ret)?;
             Some(state)
         })
     }
@@ -359,12 +362,12 @@ fn apply(name: &mut Name, t: &Timed, ret: Option<&StreamRet>) -> Option<()> {
                     json: *json,
                     ttl: *ttl,
                     expiry: ttl.map(|ttl| (t.from + ttl * 1000, t.to.saturating_add(ttl * 1000))),
-                    messages: Vec::new(),
-                    marks: BTreeMap::new(),
+                    messages: Vector::new(),
+                    marks: OrdMap::new(),
                     closed: false,
                     closer: None,
                     last_seq: None,
-                    producers: BTreeMap::new(),
+                    producers: OrdMap::new(),
                 };
                 match ret {
                     None => {}
@@ -496,17 +499,26 @@ fn apply(name: &mut Name, t: &Timed, ret: Option<&StreamRet>) -> Option<()> {
                     None => 0..s.messages.len() + 1,
                 };
                 let n = s.messages.len();
-                let end = starts.into_iter().find_map(|i| {
-                    (i..=n).find(|&j| {
-                        let got = &s.messages[i..j];
-                        let same = if s.json {
-                            got == data.as_slice()
-                        } else {
-                            got.concat() == data.concat()
-                        };
-                        same && *up_to_date == (j == n) && *closed == (s.closed && j == n)
-                    })
-                })?;
+                let ok = |j: usize| *up_to_date == (j == n) && *closed == (s.closed && j == n);
+                // Where the answer's data, read from message `i`, ends: whole messages for
+                // JSON; bytes (where message bounds do not show) otherwise.
+                let bytes = data.concat();
+                let end_from = |i: usize| -> Option<usize> {
+                    if s.json {
+                        let j = i + data.len();
+                        let same = j <= n && s.messages.iter().skip(i).take(data.len()).eq(data);
+                        return (same && ok(j)).then_some(j);
+                    }
+                    let (mut left, mut j) = (bytes.as_str(), i);
+                    loop {
+                        if left.is_empty() && ok(j) {
+                            return Some(j);
+                        }
+                        left = left.strip_prefix(s.messages.get(j)?.as_str())?;
+                        j += 1;
+                    }
+                };
+                let end = starts.into_iter().find_map(end_from)?;
                 s.mark(&high, end, next).then_some(())
             }
             Some(_) => None,

@@ -225,6 +225,8 @@ pub enum SuspRet {
     Err(String, Vec<String>),
     /// The script raised a Lua error (a Redis error reply, not a result).
     ScriptError,
+    /// Never the Lua's: a live client could not connect, so it sent nothing. No effect.
+    NotConnected,
 }
 
 impl SuspRet {
@@ -238,7 +240,7 @@ impl SuspRet {
         match self {
             SuspRet::Ok(f) | SuspRet::AlreadySatisfied(f) | SuspRet::Duplicate(f) => f,
             SuspRet::Err(_, f) => f,
-            SuspRet::ScriptError => &[],
+            SuspRet::ScriptError | SuspRet::NotConnected => &[],
         }
     }
 }
@@ -485,18 +487,10 @@ impl SuspOp {
         }
     }
 
-    /// The same operation `by` milliseconds later: its time and the deadlines it sets.
-    pub fn later(&self, by: Ms) -> SuspOp {
-        let mut op = self.clone();
-        match &mut op {
-            SuspOp::CreatePending { expires_at, .. } => *expires_at += by,
-            SuspOp::Suspend {
-                timeout_at: Some(t),
-                ..
-            } => *t += by,
-            _ => {}
-        }
-        match &mut op {
+    /// The millisecond it runs at; setting it alone leaves the deadlines it sets as sent
+    /// (a live backend learns when a real server applied it).
+    pub fn now_mut(&mut self) -> &mut Ms {
+        match self {
             SuspOp::Claim { now, .. }
             | SuspOp::Reclaim { now, .. }
             | SuspOp::Renew { now, .. }
@@ -509,10 +503,9 @@ impl SuspOp {
             | SuspOp::Rotate { now, .. }
             | SuspOp::ListKids { now, .. }
             | SuspOp::Register { now, .. }
-            | SuspOp::Caps { now, .. } => *now += by,
-            SuspOp::Deliver(s) | SuspOp::Buffer(s) => s.now += by,
+            | SuspOp::Caps { now, .. } => now,
+            SuspOp::Deliver(s) | SuspOp::Buffer(s) => &mut s.now,
         }
-        op
     }
 }
 
@@ -1200,6 +1193,9 @@ impl Model for Suspension {
     }
 
     fn step(&self, state: &State, op: &SuspOp, ret: Option<&SuspRet>) -> Option<State> {
+        if ret == Some(&SuspRet::NotConnected) {
+            return Some(state.clone());
+        }
         let (mut next, want) = self.apply(state, op, None);
         let at = token_at(op, &want);
         let learned = match (ret, at) {
@@ -1384,6 +1380,7 @@ impl fmt::Display for SuspRet {
             SuspRet::Duplicate(x) => ("DUPLICATE", x),
             SuspRet::Err(code, x) => (code.as_str(), x),
             SuspRet::ScriptError => return f.write_str("script-error"),
+            SuspRet::NotConnected => return f.write_str("not-connected"),
         };
         f.write_str(head)?;
         for x in fields {

@@ -23,6 +23,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::time::Duration;
 
 use crate::kv::{Bucket, Kv, KvOp, KvRet, Rev};
 use crate::{Answer, Model};
@@ -87,11 +88,21 @@ impl Scope {
 pub struct Retention {
     /// The writes kept per key, the last one included (NATS `history`, 1..=64).
     pub history: usize,
+    /// Writes older than this are dropped, last ones and markers included (NATS `max_age`).
+    pub max_age: Option<Duration>,
+    /// The bucket's size cap in bytes (NATS `max_bytes`). A bucket that discards new
+    /// writes, as NATS KV buckets do, refuses a write that would pass it: nothing is
+    /// dropped.
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for Retention {
     fn default() -> Self {
-        Retention { history: 1 }
+        Retention {
+            history: 1,
+            max_age: None,
+            max_bytes: None,
+        }
     }
 }
 

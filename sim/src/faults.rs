@@ -62,43 +62,44 @@ impl Spec {
         let d = |d: &Duration| toml::Value::from(humantime::format_duration(*d).to_string());
         let mut t = toml::Table::new();
         t.insert("at".into(), d(&self.at));
-        let undo = self.undo.as_ref().map(|(after, _)| d(after));
-        let mut set = |k: &str, v: toml::Value| {
-            t.insert(k.into(), v);
-        };
-        match &self.fault {
+        // Undoing faults are written as the `*_after` of the fault they undo.
+        let undo_key = match &self.fault {
             Fault::Partition { groups, oneway } => {
-                set("partition", toml::Value::try_from(groups).expect("strings"));
+                t.insert(
+                    "partition".into(),
+                    toml::Value::try_from(groups).expect("strings"),
+                );
                 if *oneway {
-                    set("oneway", true.into());
+                    t.insert("oneway".into(), true.into());
                 }
-                undo.map(|u| set("heal_after", u));
+                "heal_after"
             }
             Fault::Crash { host } => {
-                set("crash", host.as_str().into());
-                undo.map(|u| set("restart_after", u));
+                t.insert("crash".into(), host.as_str().into());
+                "restart_after"
             }
             Fault::Latency { max } => {
-                set("latency", d(max));
-                undo.map(|u| set("restore_after", u));
+                t.insert("latency".into(), d(max));
+                "restore_after"
             }
             Fault::Clock { host, by } => {
-                set("clock", host.as_str().into());
+                t.insert("clock".into(), host.as_str().into());
                 let sign = if *by < 0 { "-" } else { "+" };
                 let by = Duration::from_nanos(by.unsigned_abs() as u64);
-                set(
-                    "jump",
-                    format!("{sign}{}", humantime::format_duration(by)).into(),
-                );
+                let jump = format!("{sign}{}", humantime::format_duration(by));
+                t.insert("jump".into(), jump.into());
+                "restore_after"
             }
             Fault::Buggify { on } => {
-                set("buggify", (*on).into());
-                undo.map(|u| set("restore_after", u));
+                t.insert("buggify".into(), (*on).into());
+                "restore_after"
             }
-            // Undoing faults are written as the `*_after` of the fault they undo.
             Fault::Heal { .. } | Fault::Restart { .. } => {
                 unreachable!("a spec starts with the fault, not its undoing")
             }
+        };
+        if let Some((after, _)) = &self.undo {
+            t.insert(undo_key.into(), d(after));
         }
         t
     }

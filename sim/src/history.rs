@@ -38,6 +38,18 @@ pub enum Event<O, R> {
     Fault { at: Nanos, what: String },
 }
 
+impl<O, R> Event<O, R> {
+    /// When it happened.
+    pub fn at(&self) -> Nanos {
+        match self {
+            Event::Invoke { at, .. }
+            | Event::Return { at, .. }
+            | Event::Unknown { at, .. }
+            | Event::Fault { at, .. } => *at,
+        }
+    }
+}
+
 /// Simulated time since the start of the run, in nanoseconds.
 pub type Nanos = u64;
 

@@ -48,9 +48,9 @@ pub trait Protocol: 'static {
     /// if this protocol has no such backend.
     fn system(name: &str, scenario: &Scenario) -> Option<Rc<dyn System<Self>>>;
 
-    /// The live backend called `name` (reached over real sockets), or `None` if this
-    /// protocol has no such backend.
-    fn live(_name: &str) -> Option<Box<dyn live::Backend<Self>>> {
+    /// The live backend called `name` (reached over real sockets), set up for `scenario`,
+    /// or `None` if this protocol has no such backend.
+    fn live(_name: &str, _scenario: &Scenario) -> Option<Box<dyn live::Backend<Self>>> {
         None
     }
 
@@ -139,4 +139,10 @@ pub fn not_applicable<P: Protocol>(scenario: &Scenario, system: &dyn System<P>) 
 pub trait Caller<P: Protocol> {
     /// The answer, or why its outcome is unknown.
     async fn call(&mut self, op: &P::Op) -> Result<P::Ret, String>;
+    /// `op` as the backend ran it, after an answer, if it knows better than the caller did
+    /// when it sent it (the millisecond a real server applied it); `None`, the default: as
+    /// sent.
+    fn ran(&mut self, _op: &P::Op) -> Option<P::Op> {
+        None
+    }
 }

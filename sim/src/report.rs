@@ -1,8 +1,10 @@
 //! What a run reports: one line, and on a violation the minimal failing history and the
 //! command that replays it.
 
+pub mod html;
+
 use std::fmt::{self, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use squall_models::Answer;
 use std::fmt::Display;
@@ -87,9 +89,22 @@ impl Run {
     /// The full report: the run line, then for a failure why, the minimal failing history
     /// and the replay command.
     pub fn report(&self, scenario: &Path) -> String {
-        let mut out = format!("{self}\n");
+        if self.verdict == Outcome::Ok {
+            return format!("{self}\n");
+        }
+        format!(
+            "{self}\n{}replay: {}\n",
+            self.details(),
+            self.replay(scenario)
+        )
+    }
+
+    /// Why the run failed, indented: the violation and the minimal failing history, or the
+    /// error. Empty when it held.
+    pub fn details(&self) -> String {
+        let mut out = String::new();
         match &self.verdict {
-            Outcome::Ok => return out,
+            Outcome::Ok => {}
             Outcome::Violation { what, minimal } => {
                 let _ = writeln!(out, "  violation: {what}");
                 let _ = writeln!(out, "  minimal failing history:");
@@ -101,18 +116,12 @@ impl Run {
                 let _ = writeln!(out, "  error: {why}");
             }
         }
-        let _ = writeln!(out, "replay: {}", self.replay(scenario));
         out
     }
 
     /// The one command that replays this run bit-for-bit.
     pub fn replay(&self, scenario: &Path) -> String {
-        format!(
-            "squall replay {} --backend {} --seed {}",
-            scenario.display(),
-            self.backend,
-            self.seed
-        )
+        replay(scenario, &self.backend, self.seed)
     }
 }
 
@@ -131,6 +140,76 @@ impl fmt::Display for Run {
             self.verdict_name(),
             self.ops
         )
+    }
+}
+
+/// The command that replays seed `seed` of `scenario` against `backend`.
+fn replay(scenario: &Path, backend: &str, seed: u64) -> String {
+    format!(
+        "squall replay {} --backend {backend} --seed {seed}",
+        scenario.display()
+    )
+}
+
+/// What a sweep found so far, for its closing summary.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub ok: u64,
+    pub violations: u64,
+    pub errors: u64,
+    /// Every run that did not hold: its scenario, backend, seed and verdict.
+    pub failed: Vec<(PathBuf, String, u64, &'static str)>,
+}
+
+/// How many failing runs a summary lists; the run lines above list them all.
+const LISTED: usize = 20;
+
+impl Tally {
+    pub fn add(&mut self, scenario: &Path, run: &Run) {
+        match run.verdict {
+            Outcome::Ok => self.ok += 1,
+            Outcome::Violation { .. } => self.violations += 1,
+            Outcome::Error(_) => self.errors += 1,
+        }
+        if run.verdict != Outcome::Ok {
+            self.failed.push((
+                scenario.to_path_buf(),
+                run.backend.clone(),
+                run.seed,
+                run.verdict_name(),
+            ));
+        }
+    }
+
+    pub fn runs(&self) -> u64 {
+        self.ok + self.violations + self.errors
+    }
+
+    /// The closing lines, each starting with `#`: counts, why the sweep stopped early (if
+    /// it did), and the replay command of each failing run.
+    pub fn summary(&self, stopped: Option<&str>) -> String {
+        let mut out = format!(
+            "# summary: {} runs, {} ok, {} violations, {} errors",
+            self.runs(),
+            self.ok,
+            self.violations,
+            self.errors
+        );
+        if let Some(why) = stopped {
+            let _ = write!(out, "; {why}");
+        }
+        out.push('\n');
+        for (scenario, backend, seed, verdict) in self.failed.iter().take(LISTED) {
+            let _ = writeln!(out, "# {verdict}: {}", replay(scenario, backend, *seed));
+        }
+        if self.failed.len() > LISTED {
+            let _ = writeln!(
+                out,
+                "# and {} more failing runs",
+                self.failed.len() - LISTED
+            );
+        }
+        out
     }
 }
 

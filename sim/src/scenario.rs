@@ -67,7 +67,26 @@
 //! ```toml
 //! [bucket]
 //! history = 1                   # writes kept per key, 1..=64 (NATS `history`; default 1)
+//! max_age = "2s"                # writes older than this are dropped (NATS `max_age`)
+//! max_bytes = 4096              # size cap: a write past it is refused (NATS `max_bytes`)
 //! ```
+//!
+//! How long a run may take before it is stopped with an `error` verdict (defaults shown;
+//! `squall run --budget` overrides the budget):
+//!
+//! ```toml
+//! [limits]
+//! budget = "10m"                # wall-clock time, simulation and checking together
+//! overtime = "1h"               # simulated time past `duration` (last calls, a finale)
+//! ```
+//!
+//! Sizes are bounded so that no file can exhaust memory or run for days: hosts
+//! ([`MAX_HOSTS`] of each kind), operations ([`MAX_OPS_PER_CLIENT`] a client,
+//! [`MAX_OPERATIONS`] a plan, checked before it is drawn), keys, durations ([`MAX_DURATION`]),
+//! seeds in a range ([`MAX_SEEDS`]), faults ([`MAX_FAULTS`]), mix weights, the file itself
+//! ([`MAX_FILE_BYTES`]); spark's `value_cap` and `calls` too.
+//! The KV checks know no expiry, so a scenario with `max_age` mixes only blind writes
+//! (`put`, `delete`, `purge`) and watches.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -121,6 +140,27 @@ pub struct Scenario {
     pub swarm: Option<crate::swarm::Swarm>,
     /// What a swarm drew for the seed this scenario is (see [`Scenario::for_seed`]).
     pub drawn: Option<String>,
+    /// How long a run may take (`[limits]`).
+    pub limits: Limits,
+}
+
+/// How long a run may take before it is stopped with an `error` verdict: a backend that
+/// busy-loops or never stops must not stall a sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time for a run, simulation and checking together.
+    pub budget: Duration,
+    /// Simulated time a run may take past `duration` (the last calls, a finale).
+    pub overtime: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            budget: Duration::from_secs(600),
+            overtime: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// The suspension workload's times.
@@ -185,11 +225,22 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// The largest topology and workload a scenario may ask for, so that a typo cannot exhaust
-/// memory.
+/// The largest scenario a file may ask for, so that a typo cannot exhaust memory or run for
+/// days: each is checked before anything is drawn, with an error naming the field.
 pub const MAX_HOSTS: usize = 256;
 pub const MAX_OPS_PER_CLIENT: usize = 1_000_000;
+/// Operations of a whole plan: every client's, and a finale's one per key.
+pub const MAX_OPERATIONS: usize = 1_000_000;
+pub const MAX_KEYS: usize = 1_000_000;
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+/// Seeds in one range, in a file or on the command line.
+pub const MAX_SEEDS: u64 = 1_000_000;
+/// `[[fault]]` entries.
+pub const MAX_FAULTS: usize = 1_000;
+/// A `mix` weight.
+pub const MAX_WEIGHT: u32 = 1_000_000;
+/// A scenario file's size.
+pub const MAX_FILE_BYTES: usize = 1 << 20;
 
 const KV_OPERATIONS: &[&str] = &[
     "get",
@@ -205,7 +256,7 @@ const KV_OPERATIONS: &[&str] = &[
 ];
 
 /// The operation names a protocol's workload accepts in `mix`.
-fn operations(protocol: &str) -> Option<&'static [&'static str]> {
+pub fn operations(protocol: &str) -> Option<&'static [&'static str]> {
     // A watch history has writers too.
     static WATCH: LazyLock<Vec<&str>> =
         LazyLock::new(|| [KV_OPERATIONS, crate::workload::watch::WATCHES].concat());
@@ -258,6 +309,7 @@ struct Raw {
     client: Option<Spanned<Vec<RawClient>>>,
     swarm: Option<Spanned<bool>>,
     swarm_faults: Option<Spanned<Vec<String>>>,
+    limits: Option<RawLimits>,
 }
 
 #[derive(Deserialize)]
@@ -265,6 +317,13 @@ struct Raw {
 struct RawClient {
     #[serde(default)]
     op: Vec<Spanned<toml::Table>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    budget: Option<Spanned<String>>,
+    overtime: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -280,6 +339,8 @@ struct RawSuspension {
 #[serde(deny_unknown_fields)]
 struct RawBucket {
     history: Option<Spanned<usize>>,
+    max_age: Option<Spanned<String>>,
+    max_bytes: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -349,22 +410,54 @@ fn yes() -> bool {
 impl Scenario {
     /// Read and validate a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error {
+        let whole = |message: String| Error {
             file: path.to_path_buf(),
             line: 0,
             field: String::new(),
-            message: format!("cannot read: {e}"),
-        })?;
-        Scenario::parse(path, &text)
+            message,
+        };
+        let size = std::fs::metadata(path).map_err(|e| whole(format!("cannot read: {e}")))?;
+        if size.len() > MAX_FILE_BYTES as u64 {
+            return Err(whole(format!(
+                "{} bytes is more than the limit of {MAX_FILE_BYTES}",
+                size.len()
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| whole(format!("cannot read: {e}")))?;
+        match std::str::from_utf8(&bytes) {
+            Ok(text) => Scenario::parse(path, text),
+            Err(e) => {
+                // Name the line of the first bad byte: the text up to it is good.
+                let good = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+                let at = Locator { path, text: good };
+                let offset = good.len();
+                Err(at.error(offset..offset, &at.field_at(offset), "not UTF-8 text"))
+            }
+        }
     }
 
     /// Validate scenario text; `path` is only used to name it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, Error> {
         let at = Locator { path, text };
+        if text.len() > MAX_FILE_BYTES {
+            let message = format!("the file is more than the limit of {MAX_FILE_BYTES} bytes");
+            return Err(at.error(MAX_FILE_BYTES..MAX_FILE_BYTES, "(file)", message));
+        }
         let raw: Raw = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
-            let message = e.message().trim().to_string();
-            at.error(span.clone(), &at.field_at(span.start), message)
+            let message = e.message().trim().replace('\n', " ");
+            // serde names a missing field in its message; the span is its table's.
+            let field = match message
+                .strip_prefix("missing field `")
+                .and_then(|m| m.split('`').next())
+            {
+                Some(missing) => match at.table_at(span.start) {
+                    table if table.is_empty() => missing.to_string(),
+                    table => format!("{table}.{missing}"),
+                },
+                None => at.field_at(span.start),
+            };
+            at.error(span, &field, message)
         })?;
         let mut scenario = at.validate(raw)?;
         scenario.source = toml::from_str(text).expect("the text parsed as a scenario above");
@@ -423,6 +516,7 @@ struct Locator<'a> {
 }
 
 impl Locator<'_> {
+    /// The 1-based line of a byte offset; an offset past the end is on the last line.
     fn line(&self, offset: usize) -> usize {
         let offset = offset.min(self.text.len());
         self.text.as_bytes()[..offset]
@@ -435,42 +529,60 @@ impl Locator<'_> {
     fn error(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> Error {
         Error {
             file: self.path.to_path_buf(),
-            line: if self.text.is_empty() {
-                0
-            } else {
-                self.line(span.start)
-            },
+            line: self.line(span.start),
             field: field.to_string(),
             message: message.into(),
         }
     }
 
-    /// The dotted field a byte offset falls in, read off the text: the table header above
-    /// it (counting `[[fault]]` entries) and the key at the start of its line.
-    fn field_at(&self, offset: usize) -> String {
+    /// The start of the line a byte offset falls in (any offset, even inside a character).
+    fn line_start(&self, offset: usize) -> usize {
         let offset = offset.min(self.text.len());
-        let start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
-        let line = self.text[start..].lines().next().unwrap_or("").trim();
+        self.text.as_bytes()[..offset]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1)
+    }
+
+    /// The table a byte offset falls in, read off the text: the header on its line or the
+    /// last one above it, `[[fault]]` entries counted (`fault[2]`); empty at the top level.
+    fn table_at(&self, offset: usize) -> String {
+        let end = self.text[self.line_start(offset)..]
+            .find('\n')
+            .map_or(self.text.len(), |i| self.line_start(offset) + i);
         let mut table = String::new();
         let mut faults = 0;
-        for l in self.text[..start].lines().map(str::trim) {
+        for l in self.text[..end].lines().map(str::trim) {
             if l.starts_with("[[fault]]") {
                 faults += 1;
                 table = format!("fault[{faults}]");
             } else if l.starts_with('[') {
-                table = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+                let header = l.trim_matches(|c| c == '[' || c == ']').trim();
+                table = if is_key(header) {
+                    name(header)
+                } else {
+                    String::new()
+                };
             }
         }
-        if line.starts_with('[') {
-            return line
-                .trim_matches(|c| c == '[' || c == ']')
-                .trim()
-                .to_string();
-        }
-        let key = line.split('=').next().unwrap_or("").trim();
-        match (table.is_empty(), key.is_empty() || line.starts_with('#')) {
-            (_, true) => table,
-            (true, false) => key.to_string(),
+        table
+    }
+
+    /// The dotted field a byte offset falls in: its table and the key at the start of its
+    /// line; `(top level)` when neither can be read off the text.
+    fn field_at(&self, offset: usize) -> String {
+        let start = self.line_start(offset);
+        let line = self.text[start..].lines().next().unwrap_or("").trim();
+        let table = self.table_at(offset);
+        // Only what reads as a key (bare or quoted) names a field; garbage does not.
+        let key = match line.split_once('=') {
+            Some((key, _)) if is_key(key.trim()) => name(key),
+            _ => String::new(),
+        };
+        match (table.is_empty(), key.is_empty()) {
+            (true, true) => "(top level)".into(),
+            (true, false) => key,
+            (false, true) => table,
             (false, false) => format!("{table}.{key}"),
         }
     }
@@ -579,14 +691,30 @@ impl Locator<'_> {
         }
 
         let w = &raw.workload;
-        if *w.keys.get_ref() == 0 || *w.keys.get_ref() > 1_000_000 {
-            return Err(self.error(w.keys.span(), "workload.keys", "must be in 1..=1000000"));
+        if *w.keys.get_ref() == 0 || *w.keys.get_ref() > MAX_KEYS {
+            return Err(self.error(
+                w.keys.span(),
+                "workload.keys",
+                format!("must be in 1..={MAX_KEYS}"),
+            ));
         }
-        if *w.ops_per_client.get_ref() > MAX_OPS_PER_CLIENT {
+        let ops = *w.ops_per_client.get_ref();
+        if ops > MAX_OPS_PER_CLIENT {
             return Err(self.error(
                 w.ops_per_client.span(),
                 "workload.ops_per_client",
                 format!("more than the limit of {MAX_OPS_PER_CLIENT}"),
+            ));
+        }
+        // The plan is drawn whole before a run starts: bound it here, not in memory.
+        if clients * ops > MAX_OPERATIONS {
+            return Err(self.error(
+                w.ops_per_client.span(),
+                "workload.ops_per_client",
+                format!(
+                    "{clients} clients x {ops} operations is more than the limit of \
+                     {MAX_OPERATIONS} operations a plan"
+                ),
             ));
         }
         for name in w.mix.get_ref().keys() {
@@ -600,6 +728,13 @@ impl Locator<'_> {
                     ),
                 ));
             }
+        }
+        if let Some((name, _)) = w.mix.get_ref().iter().find(|(_, &v)| v > MAX_WEIGHT) {
+            return Err(self.error(
+                w.mix.span(),
+                &format!("workload.mix.{name}"),
+                format!("a weight is at most {MAX_WEIGHT}"),
+            ));
         }
         if w.mix.get_ref().values().all(|&v| v == 0) {
             return Err(self.error(
@@ -622,6 +757,13 @@ impl Locator<'_> {
             h.extend(client_names(clients));
             h
         };
+        if let Some(f) = raw.fault.get(MAX_FAULTS) {
+            return Err(self.error(
+                f.at.span(),
+                &format!("fault[{}]", MAX_FAULTS + 1),
+                format!("more than the limit of {MAX_FAULTS} faults"),
+            ));
+        }
         let mut specs = Vec::new();
         for (i, f) in raw.fault.iter().enumerate() {
             self.fault(&mut specs, i + 1, f, &hosts, latency.1)?;
@@ -630,13 +772,10 @@ impl Locator<'_> {
             Some(c) => Some(self.script(&protocol, c, clients, &raw.topology.clients)?),
             None => None,
         };
-        let mut bucket = Retention::default();
-        if let Some(h) = raw.bucket.as_ref().and_then(|b| b.history.as_ref()) {
-            bucket.history = *h.get_ref();
-            if !(1..=64).contains(&bucket.history) {
-                return Err(self.error(h.span(), "bucket.history", "must be in 1..=64"));
-            }
-        }
+        let bucket = match &raw.bucket {
+            Some(b) => self.bucket(b, w.mix.get_ref())?,
+            None => Retention::default(),
+        };
 
         let spark = match &raw.spark {
             Some(s) if protocol != "spark" => {
@@ -647,6 +786,7 @@ impl Locator<'_> {
         };
         let suspension = self.suspension(&protocol, raw.suspension.as_ref())?;
         let swarm = self.swarm(&raw)?;
+        let limits = self.limits(raw.limits.as_ref())?;
 
         Ok(Scenario {
             path: self.path.to_path_buf(),
@@ -677,6 +817,7 @@ impl Locator<'_> {
             source: toml::Table::new(),
             swarm,
             drawn: None,
+            limits,
         })
     }
 
@@ -810,6 +951,65 @@ impl Locator<'_> {
         Ok(out)
     }
 
+    /// The `[limits]` section: times above zero.
+    fn limits(&self, raw: Option<&RawLimits>) -> Result<Limits, Error> {
+        let mut limits = Limits::default();
+        let Some(raw) = raw else { return Ok(limits) };
+        for (name, value, slot) in [
+            ("budget", &raw.budget, &mut limits.budget),
+            ("overtime", &raw.overtime, &mut limits.overtime),
+        ] {
+            let Some(v) = value else { continue };
+            let field = format!("limits.{name}");
+            *slot = self.duration(&field, v)?;
+            if slot.is_zero() {
+                return Err(self.error(v.span(), &field, "must be more than zero"));
+            }
+        }
+        Ok(limits)
+    }
+
+    /// The `[bucket]` section. A bucket that ages writes out holds only what blind writes
+    /// and watches can judge: the KV checks know no expiry.
+    fn bucket(&self, raw: &RawBucket, mix: &BTreeMap<String, u32>) -> Result<Retention, Error> {
+        let mut bucket = Retention::default();
+        if let Some(h) = &raw.history {
+            bucket.history = *h.get_ref();
+            if !(1..=64).contains(&bucket.history) {
+                return Err(self.error(h.span(), "bucket.history", "must be in 1..=64"));
+            }
+        }
+        if let Some(a) = &raw.max_age {
+            let age = self.duration("bucket.max_age", a)?;
+            // NATS counts a max_age under 100ms as a configuration error.
+            if age < Duration::from_millis(100) {
+                return Err(self.error(a.span(), "bucket.max_age", "must be at least 100ms"));
+            }
+            let judged = ["put", "delete", "purge"];
+            let reads = (mix.iter())
+                .filter(|&(op, &weight)| weight > 0 && !judged.contains(&op.as_str()))
+                .find(|(op, _)| !op.starts_with("watch_"));
+            if let Some((op, _)) = reads {
+                return Err(self.error(
+                    a.span(),
+                    "bucket.max_age",
+                    format!(
+                        "the KV checks know no expiry: with max_age the mix takes only put, \
+                         delete, purge and watches, not {op}"
+                    ),
+                ));
+            }
+            bucket.max_age = Some(age);
+        }
+        if let Some(b) = &raw.max_bytes {
+            if *b.get_ref() == 0 {
+                return Err(self.error(b.span(), "bucket.max_bytes", "must be more than zero"));
+            }
+            bucket.max_bytes = Some(*b.get_ref());
+        }
+        Ok(bucket)
+    }
+
     /// The `[suspension]` section: only for the suspension protocol; times above zero.
     fn suspension(
         &self,
@@ -937,7 +1137,7 @@ impl Locator<'_> {
             if oneway && groups.len() != 2 {
                 return Err(self.error(
                     p.span(),
-                    &field("oneway"),
+                    &field("partition"),
                     "a one-way partition takes exactly two groups",
                 ));
             }
@@ -1036,6 +1236,27 @@ impl Locator<'_> {
     }
 }
 
+/// Whether `text` reads as a TOML key: bare words (dotted), or quoted.
+fn is_key(text: &str) -> bool {
+    let bare = |c: char| c.is_ascii_alphanumeric() || "_-. ".contains(c);
+    let quoted = |q: char| {
+        text.len() >= 2
+            && text.starts_with(q)
+            && text.ends_with(q)
+            && !text[1..text.len() - 1].contains(|c: char| c == q || c.is_control())
+    };
+    !text.is_empty() && (text.chars().all(bare) || quoted('"') || quoted('\''))
+}
+
+/// Text from a file as a field name: trimmed, printable, not too long.
+fn name(text: &str) -> String {
+    text.trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect()
+}
+
 /// The files named, and every `*.toml` below the folders named, each folder's sorted.
 pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
@@ -1078,6 +1299,12 @@ pub fn parse_seeds(s: &str) -> Result<Range<u64>, String> {
             let b: u64 = b.trim().parse().map_err(|_| bad())?;
             if a >= b {
                 return Err(format!("{s:?} is empty"));
+            }
+            if b - a > MAX_SEEDS {
+                return Err(format!(
+                    "{s:?} is more than the limit of {MAX_SEEDS} seeds a range; \
+                     split it, or use --shard"
+                ));
             }
             Ok(a..b)
         }

@@ -22,8 +22,8 @@ use crate::plan::{Plan, Step};
 use crate::protocol::Protocol;
 use crate::report::{Outcome, Run};
 use crate::scenario::Scenario;
-use crate::sweep;
 use crate::workload::{kv, spark, stream, suspension, watch};
+use crate::{sweep, watchdog};
 
 /// A shrunk failure.
 #[derive(Debug)]
@@ -137,16 +137,13 @@ fn judge<P: Protocol>(scenario: &Scenario, backend: &str, plan: &Plan<P::Intent>
     let scenario = scenario.with_specs(plan.specs.clone());
     let run = || match sweep::history::<P>(&scenario, backend, plan) {
         Ok(history) => {
-            let verdict = P::check(&scenario, &history);
-            let run = Run::judged(plan.seed, backend, &history, verdict);
+            let (run, _) = sweep::assess::<P>(&scenario, backend, plan.seed, &history);
             (run, spans(&history, plan.clients.len()))
         }
         Err(why) => (Run::failed(plan.seed, backend, why), Spans::default()),
     };
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
-        let why = format!("panicked: {}", sweep::panic_message(&panic));
-        (Run::failed(plan.seed, backend, why), Spans::default())
-    })
+    watchdog::catch(run)
+        .unwrap_or_else(|why| (Run::failed(plan.seed, backend, why), Spans::default()))
 }
 
 /// Per client, how long each of its operations took.

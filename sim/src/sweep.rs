@@ -2,27 +2,45 @@
 //! A live backend's runs go to a real server instead ([`live`]).
 
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::backends::{self, Kind};
+use crate::check::Verdict;
 use crate::history::History;
+use crate::interop::Format;
 use crate::plan::Plan;
 use crate::protocol::{self, Protocol};
-use crate::report::{Outcome, Run};
+use crate::report::{html, Outcome, Run};
 use crate::scenario::Scenario;
 use crate::workload::kv::Kv;
 use crate::workload::spark::Spark;
 use crate::workload::stream::Streams;
 use crate::workload::suspension::Suspension;
 use crate::workload::watch::Watches;
-use crate::{live, world};
+use crate::{live, watchdog, world};
 
-/// Run one seed of `scenario` against `backend`. Never panics: a backend that panics or
-/// fails, or a scenario the backend cannot run, makes an `error` verdict.
+/// Run one seed of `scenario` against `backend`. Never panics: a backend that panics, fails,
+/// answers nothing or runs past the scenario's `[limits]`, or a scenario the backend cannot
+/// run, makes an `error` verdict.
 pub fn run(scenario: &Scenario, backend: &str, seed: u64) -> Run {
-    run_keeping(scenario, backend, seed, false).0
+    run_keeping(scenario, backend, seed, Keep::default()).0
+}
+
+/// What to keep of a run besides its report (for `replay`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Keep {
+    /// The history, in this format.
+    pub history: Option<Format>,
+    /// The HTML timeline ([`html::page`]).
+    pub html: bool,
+}
+
+/// What was kept; `None` where not asked for or where the run produced no history.
+#[derive(Clone, Debug, Default)]
+pub struct Kept {
+    pub history: Option<String>,
+    pub html: Option<String>,
 }
 
 /// Whether `backend` runs in live mode, against a real server.
@@ -51,65 +69,50 @@ pub fn applicable(scenario: &Scenario, backend: &str) -> Result<(), String> {
     why.map_or(Ok(()), Err)
 }
 
-/// Run one seed, keeping its history as JSON too (for `replay --history`).
-pub fn run_keeping(
-    scenario: &Scenario,
-    backend: &str,
-    seed: u64,
-    json: bool,
-) -> (Run, Option<String>) {
-    let dispatch = || match scenario.protocol.as_str() {
-        "kv" => simulate::<Kv>(scenario, backend, seed, json),
-        "spark" => simulate::<Spark>(scenario, backend, seed, json),
-        "suspension" => simulate::<Suspension>(scenario, backend, seed, json),
-        "watch" => simulate::<Watches>(scenario, backend, seed, json),
-        "stream" => simulate::<Streams>(scenario, backend, seed, json),
-        other => unreachable!("scenario validation admits no protocol {other:?}"),
-    };
-    catch_unwind(AssertUnwindSafe(dispatch)).unwrap_or_else(|panic| {
-        (
-            Run::failed(
-                seed,
-                backend,
-                format!("panicked: {}", panic_message(&panic)),
-            ),
-            None,
-        )
-    })
+/// Run one seed, keeping what `keep` asks for. The run has a thread of its own and its
+/// wall-clock budget ([`watchdog`]).
+pub fn run_keeping(scenario: &Scenario, backend: &str, seed: u64, keep: Keep) -> (Run, Kept) {
+    let (s, b) = (scenario.clone(), backend.to_string());
+    watchdog::within(scenario.limits.budget, move || judge(&s, &b, seed, keep))
+        .unwrap_or_else(|why| (Run::failed(seed, backend, why), Kept::default()))
 }
 
-fn simulate<P: Protocol>(
-    scenario: &Scenario,
-    backend: &str,
-    seed: u64,
-    json: bool,
-) -> (Run, Option<String>) {
+fn judge(scenario: &Scenario, backend: &str, seed: u64, keep: Keep) -> (Run, Kept) {
+    let dispatch = || match scenario.protocol.as_str() {
+        "kv" => simulate::<Kv>(scenario, backend, seed, keep),
+        "spark" => simulate::<Spark>(scenario, backend, seed, keep),
+        "suspension" => simulate::<Suspension>(scenario, backend, seed, keep),
+        "watch" => simulate::<Watches>(scenario, backend, seed, keep),
+        "stream" => simulate::<Streams>(scenario, backend, seed, keep),
+        other => unreachable!("scenario validation admits no protocol {other:?}"),
+    };
+    watchdog::catch(dispatch)
+        .unwrap_or_else(|why| (Run::failed(seed, backend, why), Kept::default()))
+}
+
+fn simulate<P: Protocol>(scenario: &Scenario, backend: &str, seed: u64, keep: Keep) -> (Run, Kept) {
     if let Err(why) = applicable(scenario, backend) {
         return (
             Run::failed(seed, backend, format!("not applicable: {why}")),
-            None,
+            Kept::default(),
         );
     }
     let scenario = &scenario.for_seed(seed);
-    judge::<P>(scenario, backend, &Plan::draw::<P>(scenario, seed), json)
-}
-
-/// Run `plan` of `scenario` against `backend` and judge its history.
-pub(crate) fn judge<P: Protocol>(
-    scenario: &Scenario,
-    backend: &str,
-    plan: &Plan<P::Intent>,
-    json: bool,
-) -> (Run, Option<String>) {
-    match history::<P>(scenario, backend, plan) {
+    let plan = Plan::draw::<P>(scenario, seed);
+    match history::<P>(scenario, backend, &plan) {
         Ok(history) => {
-            let verdict = P::check(scenario, &history);
-            (
-                Run::judged(plan.seed, backend, &history, verdict),
-                json.then(|| history.to_json()),
-            )
+            let (run, verdict) = assess::<P>(scenario, backend, seed, &history);
+            let title = format!(
+                "{} --backend {backend} --seed {seed}",
+                scenario.path.display()
+            );
+            let kept = Kept {
+                history: keep.history.map(|f| f.write(&history)),
+                html: keep.html.then(|| html::page(&title, &history, &verdict)),
+            };
+            (run, kept)
         }
-        Err(why) => (Run::failed(plan.seed, backend, why), None),
+        Err(why) => (Run::failed(seed, backend, why), Kept::default()),
     }
 }
 
@@ -119,16 +122,56 @@ pub(crate) fn history<P: Protocol>(
     backend: &str,
     plan: &Plan<P::Intent>,
 ) -> Result<History<P::Op, P::Ret>, String> {
-    match P::live(backend) {
-        Some(live) => {
-            live::Server::shared().and_then(|server| live::run::<P>(scenario, plan, live, &server))
-        }
+    match P::live(backend, scenario) {
+        Some(live) => live::run::<P>(scenario, plan, live),
         None => {
             let system =
                 P::system(backend, scenario).expect("backend names are validated before runs");
             world::run::<P>(scenario, plan, system)
         }
     }
+}
+
+/// Judge `history` of seed `seed`: its run, and the checker's verdict (`Ok` when there is
+/// none, the run being an `error`).
+pub(crate) fn assess<P: Protocol>(
+    scenario: &Scenario,
+    backend: &str,
+    seed: u64,
+    history: &History<P::Op, P::Ret>,
+) -> (Run, Verdict) {
+    // A backend that never answers must not pass: nothing was tested.
+    if let Some(why) = unanswered(history) {
+        let run = Run::judged(seed, backend, history, Verdict::Ok);
+        let run = Run {
+            verdict: Outcome::Error(why),
+            ..run
+        };
+        return (run, Verdict::Ok);
+    }
+    let verdict = P::check(scenario, history);
+    (
+        Run::judged(seed, backend, history, verdict.clone()),
+        verdict,
+    )
+}
+
+/// Why a history cannot be judged when its backend answered none of its operations: every
+/// outcome unknown would pass any checker.
+fn unanswered<O: Clone, R: Clone>(history: &History<O, R>) -> Option<String> {
+    let ops = history.operations();
+    if ops.is_empty() || ops.iter().any(|op| op.ret.is_some()) {
+        return None;
+    }
+    let first = history.events.iter().find_map(|e| match e {
+        crate::history::Event::Unknown { why, .. } => Some(why.as_str()),
+        _ => None,
+    });
+    Some(format!(
+        "the backend answered none of {} operations (the first: {})",
+        ops.len(),
+        first.unwrap_or("no answer")
+    ))
 }
 
 /// Run it twice; a difference in the history makes an `error` verdict.
@@ -150,40 +193,71 @@ pub fn run_twice(scenario: &Scenario, backend: &str, seed: u64) -> Run {
     first
 }
 
-/// Run `seeds` on `jobs` threads, calling `each` with every run in the order of `seeds` as
-/// soon as it and all before it are done.
-pub fn sweep(
-    scenario: &Scenario,
-    backend: &str,
-    seeds: &[u64],
-    jobs: usize,
-    determinism: bool,
-    mut each: impl FnMut(&Run) + Send,
-) {
-    let next = AtomicUsize::new(0);
-    let done = Mutex::new(Done::default());
-    let each = Mutex::new(&mut each);
-    std::thread::scope(|s| {
-        for _ in 0..jobs.max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&seed) = seeds.get(i) else { return };
-                let result = if determinism {
-                    run_twice(scenario, backend, seed)
-                } else {
-                    run(scenario, backend, seed)
-                };
-                let mut guard = done.lock().unwrap();
-                let done = &mut *guard;
-                done.runs.insert(i, result);
-                // Report in seed order so output does not depend on thread timing.
-                while let Some(r) = done.runs.remove(&done.next) {
-                    (each.lock().unwrap())(&r);
-                    done.next += 1;
-                }
-            });
-        }
-    });
+/// How a sweep runs its seeds. `Sweep::default()` runs them one at a time, once each, to
+/// the end.
+#[derive(Clone, Debug, Default)]
+pub struct Sweep {
+    /// Simulations at once, one a thread (0 counts as 1).
+    pub jobs: usize,
+    /// Run every seed twice; a difference in the history makes an `error` verdict.
+    pub determinism: bool,
+    /// Raise [`Sweep::stop`] at the first run that does not hold.
+    pub fail_fast: bool,
+    /// Once raised (by Ctrl-C, by `fail_fast`), no new seed starts; runs under way finish
+    /// and are reported, so what a stopped sweep reports is a prefix of its seeds.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Sweep {
+    /// Run `seeds` of `scenario` against `backend`, calling `each` with every run in the
+    /// order of `seeds` as soon as it and all before it are done. Returns how many seeds
+    /// ran: all of them unless the sweep was stopped.
+    pub fn run(
+        &self,
+        scenario: &Scenario,
+        backend: &str,
+        seeds: &[u64],
+        mut each: impl FnMut(&Run) + Send,
+    ) -> usize {
+        let next = AtomicUsize::new(0);
+        let done = Mutex::new(Done::default());
+        let each = Mutex::new(&mut each);
+        std::thread::scope(|s| {
+            for _ in 0..self.jobs.max(1) {
+                s.spawn(|| loop {
+                    if self.stopped() {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&seed) = seeds.get(i) else { return };
+                    let result = if self.determinism {
+                        run_twice(scenario, backend, seed)
+                    } else {
+                        run(scenario, backend, seed)
+                    };
+                    if self.fail_fast && result.verdict != Outcome::Ok {
+                        self.stop.store(true, Ordering::SeqCst);
+                    }
+                    let mut guard = done.lock().unwrap();
+                    let done = &mut *guard;
+                    done.runs.insert(i, result);
+                    // Report in seed order so output does not depend on thread timing;
+                    // a reported run is dropped at once, so memory stays flat however
+                    // many seeds a sweep has.
+                    while let Some(r) = done.runs.remove(&done.next) {
+                        (each.lock().unwrap())(&r);
+                        done.next += 1;
+                    }
+                });
+            }
+        });
+        done.into_inner().unwrap().next
+    }
+
+    /// Whether the sweep was told to stop.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
 }
 
 /// Runs finished but not yet reported, and the index of the next one to report.
@@ -191,12 +265,4 @@ pub fn sweep(
 struct Done {
     next: usize,
     runs: BTreeMap<usize, Run>,
-}
-
-pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "(no message)".into())
 }

@@ -4,13 +4,14 @@
 //! answer the library gives.
 //!
 //! The test starts its own `redis-server` on a free 127.0.0.1 port without persistence and
-//! stops it when done. Live: it reads the wall clock (for its time limit and through
-//! Redis's `TIME`); Lua functions read `TIME` once per call, so each answer is judged at
-//! every millisecond between a `TIME` read just before the call and one just after.
+//! stops it when done. Its keys live in the namespace `squall_lua`. Live: it reads the wall
+//! clock (for its time limit and through Redis's `TIME`); Lua functions read `TIME` once per
+//! call, so each answer is judged at every millisecond between a `TIME` read just before the
+//! call and one just after, with the deadlines the operation sent as they are.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use squall::backends::suspension::redis::Redis;
+use squall::backends::suspension::redis::{Library, Redis};
 use squall::backends::suspension::SuspClient;
 use squall::protocol::Protocol;
 use squall::scenario::Scenario;
@@ -90,8 +91,14 @@ async fn the_model_accepts_what_the_lua_answers() {
     let model = Model::new(params(&scenario));
     let mut redis = None;
     for _ in 0..100 {
-        match Redis::start(&url, ff_script::LIBRARY_SOURCE, model.params.clone()).await {
-            Ok(r) => {
+        let mut r = Redis::new(
+            &url,
+            "squall_lua",
+            model.params.clone(),
+            Duration::from_secs(5),
+        );
+        match Library::acquire(&mut r).await {
+            Ok(()) => {
                 redis = Some(r);
                 break;
             }
@@ -115,12 +122,15 @@ async fn the_model_accepts_what_the_lua_answers() {
             let intent = Suspension::draw(&scenario, 1, n, &mut rng);
             tokio::time::sleep(Duration::from_millis(rng.random_range(0..8))).await;
             let before = redis.time().await.unwrap();
-            let op = <Suspension as Protocol>::op(&memory, &intent).later(before);
+            // Stamped with the machine's clock; the deadlines it sets go to the Lua as they are.
+            let op = <Suspension as Protocol>::op(&memory, &intent);
             let ret = redis.call(&op).await.unwrap();
             let after = redis.time().await.unwrap();
             let mut next: Vec<State> = vec![];
             for t in before..=after {
-                let at = op.later(t - before);
+                // The Lua reads `TIME` once: judge the answer at each millisecond it may have.
+                let mut at = op.clone();
+                *at.now_mut() = t;
                 for s in &states {
                     if let Some(n) = model.step(s, &at, Some(&ret)) {
                         if !next.contains(&n) {

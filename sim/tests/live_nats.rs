@@ -8,18 +8,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use squall::backends::kv::nats::Nats;
-use squall::live::{self, Backend, Proxy, Server};
+use squall::live::{self, Backend, Flavor, Proxy, Server};
 use squall::report::{Outcome, Run};
 use squall::scenario::Scenario;
 use squall::sweep;
+use squall::workload::kv::Kv;
+use squall::workload::watch::Watches;
 use squall_models::kv::{KvError, KvOp, KvRet};
+use squall_models::watch::{End, Retention, Scope, Update, Watch, WatchOp, WatchRet, Watched};
 
 const BACKEND: &str = "kv/nats";
 const SEEDS: std::ops::Range<u64> = 0..3;
 
 /// A server of the tests' own, shared by the tests running at the same time.
 fn server() -> Arc<Server> {
-    Server::own_shared().unwrap_or_else(|e| panic!("live tests need nats-server: {e}"))
+    Server::shared(Flavor::Nats).unwrap_or_else(|e| panic!("live tests need nats-server: {e}"))
 }
 
 /// A small live scenario: `clients` clients writing and reading two keys every 20 ms
@@ -62,26 +65,40 @@ fn events<'a>(run: &'a Run, client: &str, event: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// Every scenario of `scenarios/kv` that applies holds on kv/nats for a few seeds, but for
-/// the create race below (a real async-nats behaviour, timing-dependent); the rest are
-/// reported not applicable, never passed.
+/// Every scenario of `scenarios/kv` holds on kv/nats for a few seeds, crashes included
+/// (squall kills and restarts its own nats-server), but for the create race below (a real
+/// async-nats behaviour, timing-dependent). None is not applicable.
 #[test]
-fn scenarios_hold_or_are_not_applicable() {
+fn kv_scenarios_are_judged() {
+    verdicts("kv");
+}
+
+/// The same for `scenarios/watch` (crashes included), where the findings may also be a
+/// resume skipping a write retention dropped inside the stream (below).
+#[test]
+fn watch_scenarios_are_judged() {
+    verdicts("watch");
+}
+
+fn verdicts(protocol: &str) {
     let _server = server();
     let mut failures = String::new();
-    for s in common::scenarios().iter().filter(|s| s.protocol == "kv") {
-        for seed in SEEDS {
-            let run = sweep::run(s, BACKEND, seed);
-            match (sweep::applicable(s, BACKEND), &run.verdict) {
-                (Ok(()), _) if judged(&run) => {
-                    if run.verdict != Outcome::Ok {
-                        eprintln!("known finding:\n{}", run.report(&s.path))
-                    }
+    // A live run mostly waits on the network and the clock: its seeds run side by side.
+    let sweep = sweep::Sweep {
+        jobs: SEEDS.count(),
+        ..sweep::Sweep::default()
+    };
+    for s in common::live_scenarios(protocol, BACKEND) {
+        let seeds: Vec<u64> = SEEDS.collect();
+        sweep.run(&s, BACKEND, &seeds, |run| {
+            match judged(run) || crash_sync(&s, run) {
+                true if run.verdict != Outcome::Ok => {
+                    eprintln!("known finding:\n{}", run.report(&s.path))
                 }
-                (Err(_), Outcome::Error(why)) if why.starts_with("not applicable") => {}
-                _ => failures.push_str(&run.report(&s.path)),
+                true => {}
+                false => failures.push_str(&run.report(&s.path)),
             }
-        }
+        });
     }
     assert!(failures.is_empty(), "{failures}");
 }
@@ -91,13 +108,42 @@ fn create_race(what: &str) -> bool {
     what.contains("(create ") && what.contains("answered already-exists")
 }
 
-/// The run held, or found only the create race.
+/// The violation `resume_skips_writes_dropped_inside_the_stream` pins down.
+fn interior_skip(what: &str) -> bool {
+    what.starts_with("resumed watch #") && what.contains(" skipped revision ")
+}
+
+/// The findings of a bucket with `max_age` (`scenarios/watch/retention-age.toml`): the
+/// server drops aged writes on a timer, so a state sync can show one a little past
+/// `max_age`; and a scoped resume answers `CursorExpired` when only writes outside its
+/// scope aged out (slipstream compares the cursor with the stream's first sequence).
+fn age_findings(what: &str) -> bool {
+    what.contains("aged out (max_age) before the watch began")
+        || what.contains("answered cursor-expired after")
+}
+
+/// The run held, or found only the create race, the interior skip or the age findings.
 fn judged(run: &Run) -> bool {
     match &run.verdict {
         Outcome::Ok => true,
-        Outcome::Violation { what, .. } => create_race(what),
+        Outcome::Violation { what, .. } => {
+            create_race(what) || interior_skip(what) || age_findings(what)
+        }
         Outcome::Error(_) => false,
     }
+}
+
+/// Finding (diagnosed from the history of `squall replay scenarios/watch/crash.toml
+/// --backend kv/nats --seed 1`; a test that pins it down is still to write): a state-sync
+/// watch under way when the server crashes resumes, after async-nats resets its ordered
+/// consumer, from the next stream sequence rather than as last-per-subject, so the "state"
+/// it lists holds superseded writes and misses compacted ones.
+fn crash_sync(s: &squall::scenario::Scenario, run: &Run) -> bool {
+    let crashes = s
+        .faults
+        .iter()
+        .any(|(_, f)| matches!(f, squall::faults::Fault::Crash { .. }));
+    matches!(&run.verdict, Outcome::Violation { what, .. } if crashes && what.contains("its state sync"))
 }
 
 /// A two-way cut between a client and the server makes that client's operations unknown;
@@ -171,15 +217,9 @@ fn runs_leave_no_bucket() {
             .collect();
         names
     });
-    let ours: Vec<_> = streams
-        .iter()
-        .filter(|n| n.starts_with("KV_squall_"))
-        .collect();
     // Other tests may be mid-run; none of them uses seed 5.
-    assert!(
-        ours.iter().all(|n| !n.starts_with("KV_squall_5_")),
-        "{ours:?}"
-    );
+    let run5 = format!("_{}_5_", std::process::id());
+    assert!(!streams.iter().any(|n| n.contains(&run5)), "{streams:?}");
 }
 
 /// Finding: async-nats's `create` (which slipstream calls as is) answers `AlreadyExists`
@@ -196,7 +236,7 @@ fn create_over_a_concurrent_delete_answers_already_exists() {
     let ret = block_on(async {
         let mut nats = Nats::default();
         let ns = format!("squall_finding_{}", std::process::id());
-        nats.open(server.url(), &ns, Duration::from_secs(5))
+        Backend::<Kv>::open(&mut nats, &server.url(), &ns, Duration::from_secs(5))
             .await
             .unwrap();
         let delay = Duration::from_millis(100);
@@ -204,8 +244,8 @@ fn create_over_a_concurrent_delete_answers_already_exists() {
         let proxy = Proxy::start(server.addr(), (delay, delay), rng)
             .await
             .unwrap();
-        let mut slow = nats.client(&format!("nats://{}", proxy.addr()));
-        let mut fast = nats.client(server.url());
+        let mut slow = Backend::<Kv>::client(&nats, &format!("nats://{}", proxy.addr()));
+        let mut fast = Backend::<Kv>::client(&nats, &server.url());
         let k = || "k0".to_string();
         slow.call(&KvOp::Entry { key: k() }).await.unwrap();
         fast.call(&KvOp::Delete { key: k() }).await.unwrap();
@@ -221,7 +261,7 @@ fn create_over_a_concurrent_delete_answers_already_exists() {
         });
         let entry = fast.call(&KvOp::Entry { key: k() }).await.unwrap();
         drop(proxy);
-        nats.close().await.unwrap();
+        Backend::<Kv>::close(&mut nats).await.unwrap();
         (ret.unwrap(), entry)
     });
     assert_eq!(
@@ -231,27 +271,143 @@ fn create_over_a_concurrent_delete_answers_already_exists() {
     );
 }
 
-/// The command line runs the kv scenarios live and says which do not apply, and why.
+/// Finding: a resume (`watch_all_from`, `watch_prefix_from`) silently skips a write that
+/// retention dropped inside the stream rather than at its head: a put superseded under
+/// `history` by a later put of its key, or wiped by a purge of its key. slipstream checks
+/// the cursor against the stream's first sequence only (and `watch_all_from`'s floor guard
+/// takes an interior gap for benign, superseded history), so the watch delivers the later
+/// writes and never answers `CursorExpired`. The model (and slipstream's documented
+/// `KvWatcher` contract: exactly the updates after the cursor, or `CursorExpired`) wants
+/// `CursorExpired` here, which is what `kv/reference` answers. Seen in
+/// `squall run scenarios/watch/no-faults.toml --backend kv/nats --seed 1` (a purge) and
+/// `scenarios/watch/retention.toml --seed 0` (history 1).
 #[test]
-fn command_line_reports_not_applicable() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_squall"))
-        .args(["run", "scenarios/kv", "--backend", BACKEND, "--seed", "0"])
-        .current_dir(common::root())
-        .env_remove("SQUALL_NATS_URL")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+fn resume_skips_writes_dropped_inside_the_stream() {
+    let server = server();
+    let (all, b) = block_on(async {
+        let mut nats = Nats::new(Retention::default());
+        let ns = format!("squall_interior_{}", std::process::id());
+        Backend::<Watches>::open(&mut nats, &server.url(), &ns, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let mut c = Backend::<Watches>::client(&nats, &server.url());
+        let put = |key: &str, value: &str| WatchOp::Kv(KvOp::put(key, value));
+        for op in [
+            put("a.0", "x"),
+            put("b.0", "y"),
+            put("b.0", "z"),
+            put("c.0", "w"),
+            WatchOp::Kv(KvOp::purge("c.0")),
+        ] {
+            c.call(&op).await.unwrap();
+        }
+        let mut got = Vec::new();
+        for scope in [Scope::All, Scope::Prefix("b.".into())] {
+            let w = Watch {
+                scope,
+                from: Some(1),
+                listen_ms: 300,
+            };
+            got.push(c.call(&WatchOp::Watch(w)).await.unwrap());
+        }
+        let (all, b) = (got[0].clone(), got[1].clone());
+        Backend::<Watches>::close(&mut nats).await.unwrap();
+        (all, b)
+    });
+    let z = Update::Put {
+        key: "b.0".into(),
+        value: "z".into(),
+        rev: 3,
+    };
+    let purge = Update::Purge {
+        key: "c.0".into(),
+        rev: 5,
+    };
+    let got = |updates| {
+        WatchRet::Watched(Watched {
+            updates,
+            end: End::Listened,
+        })
+    };
+    assert_eq!(
+        (all, b),
+        (got(vec![z.clone(), purge]), got(vec![z])),
+        "a resume over dropped revisions 2 and 4 no longer skips them silently"
+    );
+}
+
+/// The command line runs the crash scenarios live against a server of squall's own; with
+/// `--server` naming one it did not start, they are not applicable, and it says why.
+#[test]
+fn command_line_crashes_only_its_own_server() {
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_squall"))
+            .args([
+                "run",
+                "scenarios/kv/crash.toml",
+                "--backend",
+                BACKEND,
+                "--seed",
+                "0",
+            ])
+            .args(extra)
+            .current_dir(common::root())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let own = run(&[]);
+    assert!(own.contains("seed=0 backend=kv/nats verdict="), "{own}");
+    let server = server();
+    let named = run(&["--server", &server.addr().to_string()]);
     assert!(
-        stdout.contains(
+        named.contains(&format!(
             "# scenario scenarios/kv/crash.toml (kv-crash, kv/nats): not applicable to kv/nats: \
-             it crashes a server"
-        ),
-        "{stdout}"
+             it crashes a server; squall crashes only a server it started itself, and --server {} \
+             names one it did not",
+            server.addr()
+        )),
+        "{named}"
     );
-    assert!(
-        stdout.contains("seed=0 backend=kv/nats verdict="),
-        "{stdout}"
+}
+
+/// A live run touches nothing outside its namespace: a bucket and a key of someone else's
+/// are as they were after it; and a namespace a dead squall process left is removed.
+#[test]
+fn runs_touch_only_their_namespace_and_clean_leftovers() {
+    let server = server();
+    let dead = format!(
+        "{}_5",
+        live::namespace(0).replace(&format!("_{}_", std::process::id()), "_999999999_")
     );
+    assert!(live::leftover(&dead), "{dead}");
+    block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
+        for bucket in ["unrelated", dead.as_str()] {
+            let kv = js
+                .create_key_value(async_nats::jetstream::kv::Config {
+                    bucket: bucket.into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            kv.put("k0", "theirs".into()).await.unwrap();
+        }
+    });
+    let s = scenario("200ms", 2, "");
+    let run = sweep::run(&s, BACKEND, 7);
+    assert!(judged(&run), "{}", run.report(&s.path));
+    block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
+        let kv = js.get_key_value("unrelated").await.unwrap();
+        let entry = kv.entry("k0").await.unwrap().unwrap();
+        assert_eq!((entry.value.as_ref(), entry.revision), (&b"theirs"[..], 1));
+        assert!(
+            js.get_key_value(&dead).await.is_err(),
+            "leftover {dead} still there"
+        );
+        js.delete_key_value("unrelated").await.unwrap();
+    });
 }
 
 /// Without a server binary, a live run fails naming the install command.
@@ -260,7 +416,6 @@ fn no_server_names_the_install_command() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_squall"))
         .args(["run", "scenarios/kv/no-faults.toml", "--backend", BACKEND])
         .current_dir(common::root())
-        .env_remove("SQUALL_NATS_URL")
         .env("NATS_SERVER_BIN", "/nonexistent/nats-server")
         .output()
         .unwrap();

@@ -13,11 +13,19 @@ use squall::sweep;
 const SEEDS: u64 = 64;
 
 /// Mutants a swarm scenario cannot be expected to catch, and why.
-const SWARM_MISSES: &[(&str, &str)] = &[(
-    "suspension/mutant-dedup-after-effect",
-    "needs a crash within 100 ms of a signal's effect, then a retry of its key; a swarm draws \
-     at most two crashes (scenarios/suspension/crash.toml, eleven restarts, catches it)",
-)];
+const SWARM_MISSES: &[(&str, &str)] = &[
+    (
+        "suspension/mutant-dedup-after-effect",
+        "needs a crash within 100 ms of a signal's effect, then a retry of its key; a swarm \
+         draws at most two crashes (scenarios/suspension/crash.toml, eleven restarts, catches it)",
+    ),
+    (
+        "kv/mutant-watch-ignore-max-age",
+        "needs a bucket with max_age, which takes only blind writes and watches (the KV checks \
+         know no expiry); the watch swarm scenario's mix has them all \
+         (scenarios/watch/retention-age.toml catches it)",
+    ),
+];
 
 fn main() {
     let args = Arguments::from_args();
@@ -39,6 +47,10 @@ fn main() {
         let trial = Trial::test(format!("{} swarm", b.name), move || caught(b, &swarms));
         trials.push(trial.with_ignored_flag(miss.is_some()));
     }
+    trials.push(Trial::test(
+        "max_age is enforced",
+        ignoring_max_age_is_caught,
+    ));
     libtest_mimic::run(&args, trials).exit();
 }
 
@@ -64,4 +76,23 @@ fn caught(b: backends::Info, scenarios: &[Scenario]) -> Result<(), Failed> {
         b.about,
         scenarios.len()
     )))
+}
+
+/// A backend whose watches ignore `max_age` is caught on the scenario made for it.
+fn ignoring_max_age_is_caught() -> Result<(), Failed> {
+    let mutant = "kv/mutant-watch-ignore-max-age";
+    let s = common::scenarios()
+        .into_iter()
+        .find(|s| s.name == "watch-retention-age")
+        .ok_or("no scenario watch-retention-age")?;
+    for seed in 0..SEEDS {
+        if let Outcome::Violation { .. } = sweep::run(&s, mutant, seed).verdict {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "{mutant} not caught within {SEEDS} seeds on {}",
+        s.path.display()
+    )
+    .into())
 }

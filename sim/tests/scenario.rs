@@ -50,8 +50,40 @@ fn bucket_retention() {
     let (line, field, message) = rejected("[bucket]\nhistory = 65\n");
     assert_eq!((line, field.as_str()), (12, "bucket.history"));
     assert!(message.contains("1..=64"), "{message}");
-    let (line, field, _) = rejected("[bucket]\nmax_age = \"1s\"\n");
+    // The KV checks know no expiry: GOOD's mix reads.
+    let (line, field, message) = rejected("[bucket]\nmax_age = \"1s\"\n");
     assert_eq!((line, field.as_str()), (12, "bucket.max_age"));
+    assert!(message.contains("not get"), "{message}");
+}
+
+#[test]
+fn bucket_age_and_size() {
+    let blind = GOOD.replace("get = 1, put = 1", "put = 1, delete = 1");
+    let s = parse(&format!(
+        "{blind}[bucket]\nmax_age = \"1500ms\"\nmax_bytes = 4096\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        s.bucket.max_age,
+        Some(std::time::Duration::from_millis(1500))
+    );
+    assert_eq!(s.bucket.max_bytes, Some(4096));
+    assert_eq!((parse(GOOD).unwrap().bucket.max_age), None);
+    let bad = |extra: &str| {
+        let e = parse(&format!("{blind}[bucket]\nhistory = 2\n{extra}\n")).unwrap_err();
+        (e.line, e.field, e.message)
+    };
+    let (line, field, message) = bad("max_age = \"soon\"");
+    assert_eq!((line, field.as_str()), (13, "bucket.max_age"));
+    assert!(message.contains("not a duration"), "{message}");
+    let (_, field, message) = bad("max_age = \"50ms\"");
+    assert_eq!(field, "bucket.max_age");
+    assert!(message.contains("at least 100ms"), "{message}");
+    let (line, field, message) = bad("max_bytes = 0");
+    assert_eq!((line, field.as_str()), (13, "bucket.max_bytes"));
+    assert!(message.contains("more than zero"), "{message}");
+    let (_, field, _) = bad("max_bytes = -1");
+    assert_eq!(field, "bucket.max_bytes");
 }
 
 #[test]
@@ -353,4 +385,111 @@ fn buggify_is_a_fault() {
     .unwrap();
     let timeline: Vec<String> = s.faults.iter().map(|(_, f)| f.to_string()).collect();
     assert_eq!(timeline, ["buggify on", "buggify off"]);
+}
+
+// Found by tests/scenario_fuzz.rs, or by reading what it exercised.
+
+#[test]
+fn mix_weights_are_bounded_so_that_their_sum_cannot_overflow() {
+    // Once accepted, and drawing a plan then panicked (or drew from an empty range).
+    let e = parse(&GOOD.replace("get = 1", "get = 4294967295")).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (10, "workload.mix.get"), "{e}");
+    assert!(e.message.contains("at most 1000000"), "{e}");
+}
+
+#[test]
+fn an_enormous_plan_is_rejected_before_it_is_drawn() {
+    let e = parse(
+        &GOOD
+            .replace("clients = 2", "clients = 256")
+            .replace("ops_per_client = 5", "ops_per_client = 1000000"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_str()),
+        (9, "workload.ops_per_client"),
+        "{e}"
+    );
+    assert!(e.message.contains("256 clients x 1000000"), "{e}");
+}
+
+#[test]
+fn a_seed_range_is_bounded() {
+    // A sweep collects its seeds: 2^64 of them exhausted memory.
+    let e = parse(&GOOD.replace("duration", "seeds = \"0..18446744073709551615\"\nduration"))
+        .unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (3, "seeds"), "{e}");
+    assert!(squall::scenario::parse_seeds("0..1000000").is_ok());
+    assert!(squall::scenario::parse_seeds("0..1000001").is_err());
+}
+
+#[test]
+fn faults_are_bounded() {
+    let fault = "[[fault]]\nat = \"1s\"\nlatency = \"5ms\"\n";
+    let e = parse(&format!("{GOOD}{}", fault.repeat(1001))).unwrap_err();
+    assert_eq!(e.field, "fault[1001]", "{e}");
+    assert_eq!(e.line, 12 + 3 * 1000, "{e}");
+    assert!(parse(&format!("{GOOD}{}", fault.repeat(1000))).is_ok());
+}
+
+#[test]
+fn a_missing_field_is_named_not_its_neighbour() {
+    // Once named `name`, the first key of the file.
+    let e = parse(&GOOD.replace("duration = \"2s\"\n", "")).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (1, "duration"), "{e}");
+    let e = parse(&GOOD.replace("clients = 2\n", "")).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (4, "topology.clients"), "{e}");
+}
+
+#[test]
+fn every_rejection_names_a_line_and_a_field() {
+    // Once line 0 and no field for an empty file, and garbage named as a field.
+    let e = parse("").unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (1, "name"), "{e}");
+    let e = parse("\u{0}\u{1} = 3").unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (1, "(top level)"), "{e}");
+    let e = parse(&GOOD.replace("clients = 2", "cli\u{7}ents = 2")).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (6, "topology"), "{e}");
+    assert_eq!(
+        e.to_string().lines().count(),
+        1,
+        "one line: {:?}",
+        e.to_string()
+    );
+}
+
+#[test]
+fn a_file_that_is_not_utf8_names_its_line() {
+    let dir = std::env::temp_dir().join(format!("squall-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    let mut bytes = GOOD.as_bytes().to_vec();
+    bytes.splice(
+        GOOD.find("clients").unwrap()..GOOD.find("clients").unwrap(),
+        [0xff],
+    );
+    std::fs::write(&file, bytes).unwrap();
+    let e = Scenario::load(&file).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (6, "topology"), "{e}");
+    assert!(e.message.contains("not UTF-8"), "{e}");
+    std::fs::write(&file, vec![b'#'; squall::scenario::MAX_FILE_BYTES + 1]).unwrap();
+    let e = Scenario::load(&file).unwrap_err();
+    assert!(e.message.contains("more than the limit"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn limits() {
+    let s = parse(GOOD).unwrap();
+    assert_eq!(s.limits, squall::scenario::Limits::default());
+    let s = parse(&format!(
+        "{GOOD}[limits]\nbudget = \"5s\"\novertime = \"1m\"\n"
+    ))
+    .unwrap();
+    assert_eq!(s.limits.budget.as_secs(), 5);
+    assert_eq!(s.limits.overtime.as_secs(), 60);
+    let (line, field, _) = rejected("[limits]\nbudget = \"0s\"\n");
+    assert_eq!((line, field.as_str()), (12, "limits.budget"));
+    let (line, field, _) = rejected("[limits]\novertime = \"later\"\n");
+    assert_eq!((line, field.as_str()), (12, "limits.overtime"));
 }

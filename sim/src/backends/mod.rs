@@ -3,12 +3,14 @@
 //! Every backend is named `PROTOCOL/IMPL`. A *reference* backend is squall's own, correct
 //! implementation; a *mutant* is a reference backend with one planted, realistic bug, which
 //! the harness must catch; a *real* backend is someone else's code, embedded in the
-//! simulation (`real-sim`) or reached over a socket (`real-live`).
+//! simulation (`real-sim`) or reached over a socket (`real-live`); a *misbehaving* one
+//! panics, hangs or answers garbage, to test the harness itself ([`misbehave`]).
 
 use std::fmt;
 
 pub mod frame;
 pub mod kv;
+pub mod misbehave;
 pub mod spark;
 pub mod stream;
 pub mod suspension;
@@ -20,6 +22,7 @@ pub enum Kind {
     Mutant,
     RealSim,
     RealLive,
+    Misbehaving,
 }
 
 /// A backend as `squall list backends` shows it.
@@ -45,6 +48,7 @@ pub fn all() -> Vec<Info> {
     all.extend(spark::BACKENDS);
     all.extend(suspension::BACKENDS);
     all.extend(stream::BACKENDS);
+    all.extend(misbehave::BACKENDS);
     all.sort_by_key(|b| b.name);
     all
 }
@@ -61,6 +65,7 @@ impl fmt::Display for Kind {
             Kind::Mutant => "mutant",
             Kind::RealSim => "real-sim",
             Kind::RealLive => "real-live",
+            Kind::Misbehaving => "misbehaving",
         })
     }
 }

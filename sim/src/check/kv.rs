@@ -44,15 +44,16 @@ struct Sighting<'a> {
 /// The first rule `ops` break, in the order of the module docs.
 pub fn revisions(ops: &[Op]) -> Result<(), Violation> {
     let sightings: Vec<Sighting> = ops.iter().flat_map(sightings).collect();
-    let mut by_rev: BTreeMap<Rev, Vec<&Sighting>> = BTreeMap::new();
-    for s in &sightings {
-        by_rev.entry(s.rev).or_default().push(s);
-    }
-    for (rev, seen) in &by_rev {
-        one_write(*rev, seen)?;
+    // By revision, each revision's sightings in history order (a stable sort): one
+    // allocation, where a map of lists took one a revision.
+    let mut by_rev: Vec<&Sighting> = sightings.iter().collect();
+    by_rev.sort_by_key(|s| s.rev);
+    let by_rev = || by_rev.chunk_by(|a, b| a.rev == b.rev);
+    for seen in by_rev() {
+        one_write(seen[0].rev, seen)?;
     }
     let hidden = hidden_writes(ops);
-    for seen in by_rev.values() {
+    for seen in by_rev() {
         if !seen.iter().any(|s| s.wrote) {
             seen.iter().try_for_each(|s| source(s, &hidden))?;
         }
@@ -121,6 +122,7 @@ fn one_write(rev: Rev, seen: &[&Sighting]) -> Result<(), Violation> {
                 name(a.by),
                 name(b.by)
             ),
+            ..Default::default()
         });
     }
     // Compare with one sighting that knows the value, if any, so values compare too.
@@ -145,6 +147,7 @@ fn one_write(rev: Rev, seen: &[&Sighting]) -> Result<(), Violation> {
                 name(anchor.by),
                 name(s.by)
             ),
+            ..Default::default()
         });
     }
     Ok(())
@@ -198,6 +201,7 @@ fn source(s: &Sighting, hidden: &Hidden) -> Result<(), Violation> {
             s.rev,
             s.key
         ),
+        ..Default::default()
     })
 }
 
@@ -216,7 +220,8 @@ fn real_time(ops: &[Op], sightings: &[Sighting]) -> Result<(), Violation> {
             events.push((o.call, rev, o, true));
         }
     }
-    events.sort_by_key(|&(at, rev, o, invoke)| (at, rev, o.id, invoke));
+    // The key orders every event apart, so an unstable sort gives the one order.
+    events.sort_unstable_by_key(|&(at, rev, o, invoke)| (at, rev, o.id, invoke));
     let mut newest: Option<(Rev, &Op)> = None;
     for (_, rev, o, invoke) in events {
         if !invoke {
@@ -232,6 +237,7 @@ fn real_time(ops: &[Op], sightings: &[Sighting]) -> Result<(), Violation> {
                     name(o),
                     name(by)
                 ),
+                ..Default::default()
             });
         }
     }

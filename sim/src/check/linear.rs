@@ -62,6 +62,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::{Display, Write as _};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::ops::Range;
+use std::rc::Rc;
 
 use squall_models::{Answer, Model};
 
@@ -572,10 +573,11 @@ where
 
     fn run(mut self, budget: &mut u64) -> Outcome<M::State> {
         let head = self.list.head();
-        let mut memo: HashSet<Key<B, M::State>, BuildHasherDefault<Fx>> = HashSet::default();
+        // States are shared between the memo, the stack and the search, never copied.
+        let mut memo: HashSet<Key<B, Rc<M::State>>, BuildHasherDefault<Fx>> = HashSet::default();
         // (operation linearized, state before it), innermost last.
-        let mut stack: Vec<(usize, M::State)> = Vec::with_capacity(self.sel.len());
-        let mut state = self.model.init();
+        let mut stack: Vec<(usize, Rc<M::State>)> = Vec::with_capacity(self.sel.len());
+        let mut state = Rc::new(self.model.init());
         let mut set_hash = 0u64;
         let mut stuck = Stuck {
             op: usize::MAX,
@@ -600,7 +602,8 @@ where
                 // choice of placing it later.
                 let twin = self.twin[k];
                 let after = after.filter(|a| {
-                    ret.is_some() || (*a != state && (twin == NONE || self.bits.has(twin as usize)))
+                    ret.is_some()
+                        || (a != &*state && (twin == NONE || self.bits.has(twin as usize)))
                 });
                 if let Some(after) = after {
                     let hash = set_hash ^ mix(k);
@@ -610,7 +613,7 @@ where
                     let key = Key {
                         hash: h.finish(),
                         bits: self.bits.clone(),
-                        state: after,
+                        state: Rc::new(after),
                     };
                     if !memo.contains(&key) {
                         let before = std::mem::replace(&mut state, key.state.clone());
@@ -633,14 +636,14 @@ where
                 match furthest {
                     Some(f) if rank < f => {}
                     Some(f) if rank == f => {
-                        if stuck.states.len() < STATES && !stuck.states.contains(&state) {
-                            stuck.states.push(state.clone());
+                        if stuck.states.len() < STATES && !stuck.states.contains(&*state) {
+                            stuck.states.push(M::State::clone(&state));
                         }
                     }
                     _ => {
                         furthest = Some(rank);
                         stuck.op = self.sel[k];
-                        stuck.states = vec![state.clone()];
+                        stuck.states = vec![M::State::clone(&state)];
                     }
                 }
                 let Some((j, before)) = stack.pop() else {

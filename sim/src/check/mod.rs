@@ -15,13 +15,17 @@ pub enum Verdict {
 }
 
 /// A failed property, with the operations that show it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Violation {
     /// What failed, in a sentence or two (the operation that could not be placed and the
     /// model state where the search stopped, say).
     pub what: String,
     /// Ids of the operations of the minimal failing history, in history order.
     pub ops: Vec<u64>,
+    /// The operation that could not be placed, where a checker knows one (linearizability).
+    pub stuck: Option<u64>,
+    /// The model states the search stopped in, as text (`{:?}`), where a checker knows them.
+    pub states: Vec<String>,
 }
 
 pub mod clock;
@@ -72,6 +76,8 @@ where
                     states.join(" | ")
                 ),
                 ops: c.ops.iter().map(|&i| ops[i].id).collect(),
+                stuck: Some(stuck.id),
+                states,
             })
         }
     }

@@ -138,6 +138,7 @@ fn judge(stream: &str, last: &Op, on: &[&Op], data: &[String]) -> Result<Vec<u64
         Err(Violation {
             what: format!("exactly-once on {stream}: {what}"),
             ops: ids,
+            ..Default::default()
         })
     };
     for (i, m) in messages.iter().enumerate() {

@@ -53,6 +53,7 @@ pub fn fences(ops: &[Operation<SuspOp, SuspRet>]) -> Result<(), Violation> {
                         g.eid, g.epoch, other.lease, other.id, g.lease, g.id
                     ),
                     ops: vec![other.id.min(g.id), other.id.max(g.id)],
+                    ..Default::default()
                 });
             }
         }
@@ -68,6 +69,7 @@ pub fn fences(ops: &[Operation<SuspOp, SuspRet>]) -> Result<(), Violation> {
                     a.eid, a.epoch, a.id, b.epoch, b.id
                 ),
                 ops: vec![a.id, b.id],
+                ..Default::default()
             });
         }
     }

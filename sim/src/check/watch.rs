@@ -22,13 +22,24 @@
 //!    something came after it.
 //! 5. **`CursorExpired`** is right only if retention can have dropped a write in scope after
 //!    the cursor (or the last update): some key in scope has more than `history` writes
-//!    not known to be older, or two of them one a purge.
+//!    not known to be older, or two of them one a purge, or one of them can have aged out.
+//!
+//! A bucket with `max_age` drops every write that old, last ones and markers included, by
+//! the clock of the server that wrote it. The checker knows that clock only as a window
+//! over each operation ([`Ages`], as the spark checker does): a write *may have aged* by
+//! the end of a watch if the earliest the server can have stamped it is `max_age` before
+//! the most its clock read by then, and *surely aged* before a watch began if the latest
+//! stamp it can have (never, for an unknown outcome) is `max_age` before the least its
+//! clock read at the call. A watch without a cursor must not deliver a write that surely
+//! aged; its state sync may leave out (or skip before its live part) a key whose last
+//! write may have aged.
 //!
 //! Only what the history shows is used, and a write with an unknown outcome may or may not
 //! appear, so a correct backend is never flagged. A violation names the watch and the
 //! operations that revealed the revisions involved.
 
 use squall_models::kv::{KvOp, KvRet, Rev};
+use squall_models::spark::{Instant, Window};
 use squall_models::watch::{End, Retention, Scope, Update, Watch, WatchOp, WatchRet, Watched};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound::{Excluded, Included};
@@ -59,11 +70,33 @@ struct Writes<'a> {
     known: BTreeMap<Rev, Known<'a>>,
     /// KV write operations by key, in history order.
     by_key: BTreeMap<&'a str, Vec<(&'a Op, &'a KvOp)>>,
+    ages: Option<&'a Ages>,
 }
 
-/// The first rule of the module docs that `ops` break.
-pub fn watches(ops: &[Op], retention: Retention) -> Result<(), Violation> {
-    let writes = Writes::gather(ops)?;
+/// What a bucket that ages writes out needs of time: its `max_age`, and the window of the
+/// serving host's clock over each operation, by operation id.
+pub struct Ages {
+    pub max_age: Instant,
+    pub windows: BTreeMap<u64, Window>,
+}
+
+impl Ages {
+    /// Whether write `w` may have aged out by the end of `by`.
+    fn may(&self, w: &Op, by: &Op) -> bool {
+        self.windows[&w.id].from + self.max_age <= self.windows[&by.id].peak
+    }
+
+    /// Whether write `w` surely aged out before `by` was called. An unknown outcome may take
+    /// effect at any time after its call, so it never surely aged.
+    fn surely(&self, w: &Op, by: &Op) -> bool {
+        w.done.is_some() && self.windows[&w.id].to + self.max_age < self.windows[&by.id].from
+    }
+}
+
+/// The first rule of the module docs that `ops` break; `ages` for a bucket with `max_age`.
+pub fn watches(ops: &[Op], retention: Retention, ages: Option<&Ages>) -> Result<(), Violation> {
+    let mut writes = Writes::gather(ops)?;
+    writes.ages = ages;
     for o in ops {
         if let (WatchOp::Watch(w), Some(WatchRet::Watched(got))) = (&o.op, &o.ret) {
             writes.judge(o, w, got, retention)?;
@@ -98,7 +131,11 @@ fn may_have_written(o: &Op) -> bool {
 fn violation(what: String, mut ops: Vec<u64>) -> Violation {
     ops.sort_unstable();
     ops.dedup();
-    Violation { what, ops }
+    Violation {
+        what,
+        ops,
+        ..Default::default()
+    }
 }
 
 impl<'a> Writes<'a> {
@@ -106,6 +143,7 @@ impl<'a> Writes<'a> {
         let mut writes = Writes {
             known: BTreeMap::new(),
             by_key: BTreeMap::new(),
+            ages: None,
         };
         let mut values: BTreeMap<(&str, &str), (Rev, &Op)> = BTreeMap::new();
         for o in ops {
@@ -186,8 +224,11 @@ impl<'a> Writes<'a> {
             self.real(o, &w.scope, u)?;
         }
         match w.from {
-            Some(cursor) => self.gaps(o, &w.scope, cursor, &got.updates)?,
-            None => self.split(o, &w.scope, &got.updates)?,
+            Some(cursor) => self.gaps(o, &w.scope, cursor, &got.updates, false)?,
+            None => {
+                self.unaged(o, &got.updates)?;
+                self.split(o, &w.scope, &got.updates)?
+            }
         }
         if got.end == End::CursorExpired {
             self.expiry(o, w, got, retention.history)?;
@@ -204,19 +245,7 @@ impl<'a> Writes<'a> {
                 vec![o.id],
             );
         }
-        let answered = o.done.unwrap_or(usize::MAX);
-        let candidates = self.by_key.get(u.key()).into_iter().flatten();
-        let mut sources = candidates.filter(|(write, op)| {
-            write.call < answered
-                && may_have_written(write)
-                && match what(u) {
-                    What::Put(value) => put_value(op) == Some(value),
-                    What::Delete => {
-                        matches!(op, KvOp::Delete { .. } | KvOp::DeleteWithVersion { .. })
-                    }
-                    What::Purge => matches!(op, KvOp::Purge { .. }),
-                }
-        });
+        let mut sources = self.sources(o, u.key(), what(u));
         let Some((source, _)) = sources.next() else {
             return fail(format!("delivered {u}, which no write made"), vec![o.id]);
         };
@@ -234,15 +263,55 @@ impl<'a> Writes<'a> {
         }
     }
 
-    /// Rule 3: every revealed revision in scope between `from` and the last update.
-    fn gaps(&self, o: &Op, scope: &Scope, from: Rev, updates: &[Update]) -> Result<(), Violation> {
+    /// The writes of the history that can have made `what` on `key`, as watch `o` saw it.
+    fn sources(
+        &self,
+        o: &Op,
+        key: &str,
+        what: What<'a>,
+    ) -> impl Iterator<Item = &(&'a Op, &'a KvOp)> + '_ {
+        let answered = o.done.unwrap_or(usize::MAX);
+        let candidates = self.by_key.get(key).into_iter().flatten();
+        candidates.filter(move |(write, op)| {
+            write.call < answered
+                && may_have_written(write)
+                && match what {
+                    What::Put(value) => put_value(op) == Some(value),
+                    What::Delete => {
+                        matches!(op, KvOp::Delete { .. } | KvOp::DeleteWithVersion { .. })
+                    }
+                    What::Purge => matches!(op, KvOp::Purge { .. }),
+                }
+        })
+    }
+
+    /// Whether the write at revision `rev` may have aged out by the end of watch `o`.
+    fn aged(&self, o: &Op, k: &Known<'a>) -> bool {
+        let Some(ages) = self.ages else {
+            return false;
+        };
+        self.sources(o, k.key, k.what).any(|(w, _)| ages.may(w, o))
+    }
+
+    /// Rule 3: every revealed revision in scope between `from` and the last update; a state
+    /// sync's live part (`synced`) may skip a write that may have aged out before it.
+    fn gaps(
+        &self,
+        o: &Op,
+        scope: &Scope,
+        from: Rev,
+        updates: &[Update],
+        synced: bool,
+    ) -> Result<(), Violation> {
         let mut prev = from;
         for u in updates {
-            let skipped = (self.known.range(prev + 1..u.rev())).find(|(_, k)| scope.covers(k.key));
+            let skipped = (self.known.range(prev + 1..u.rev()))
+                .find(|(_, k)| scope.covers(k.key) && !(synced && self.aged(o, k)));
             if let Some((rev, k)) = skipped {
                 return Err(violation(
                     format!(
-                        "watch #{} skipped revision {rev} ({} by #{}): it delivered @{prev} then {u}",
+                        "{} #{} skipped revision {rev} ({} by #{}): it delivered @{prev} then {u}",
+                        if synced { "watch" } else { "resumed watch" },
                         o.id,
                         k.describe(),
                         k.by.id
@@ -265,8 +334,8 @@ impl<'a> Writes<'a> {
             let (sync, rest) = updates.split_at(k);
             let at = sync.last().map_or(0, Update::rev);
             let complete = !rest.is_empty();
-            let tried =
-                (self.sync(o, scope, sync, complete)).and_then(|()| self.gaps(o, scope, at, rest));
+            let tried = (self.sync(o, scope, sync, complete))
+                .and_then(|()| self.gaps(o, scope, at, rest, true));
             match tried {
                 Ok(()) => return Ok(()),
                 Err(v) => {
@@ -309,7 +378,7 @@ impl<'a> Writes<'a> {
         let written = self.known.range(..=at);
         if let Some((rev, k)) = written
             .into_iter()
-            .find(|(_, k)| scope.covers(k.key) && !shown.contains(k.key))
+            .find(|(_, k)| scope.covers(k.key) && !shown.contains(k.key) && !self.aged(o, k))
         {
             let what = k.describe();
             return fail(
@@ -320,13 +389,38 @@ impl<'a> Writes<'a> {
         let in_scope = self.by_key.iter().filter(|(key, _)| scope.covers(key));
         for (write, op) in in_scope.flat_map(|(_, writes)| writes) {
             let before = write.done.is_some_and(|d| d < o.call);
+            let aged = self.ages.is_some_and(|a| a.may(write, o));
             match write.ret {
-                Some(WatchRet::Kv(KvRet::Written(rev))) if before && rev > at => {
+                Some(WatchRet::Kv(KvRet::Written(rev))) if before && rev > at && !aged => {
                     let why = format!(
                         "is older than #{} ({op} @{rev}), done before the watch began",
                         write.id
                     );
                     return fail(why, write);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Watch `o`, without a cursor, delivers no write that surely aged out before it began:
+    /// its state sync must not show one, and it is too old to come live.
+    fn unaged(&self, o: &Op, updates: &[Update]) -> Result<(), Violation> {
+        let Some(ages) = self.ages else {
+            return Ok(());
+        };
+        for u in updates {
+            let sources: Vec<_> = self.sources(o, u.key(), what(u)).collect();
+            match sources.last() {
+                Some((w, _)) if sources.iter().all(|(w, _)| ages.surely(w, o)) => {
+                    return Err(violation(
+                        format!(
+                            "watch #{} delivered {u}, aged out (max_age) before the watch began",
+                            o.id
+                        ),
+                        vec![w.id, o.id],
+                    ))
                 }
                 _ => {}
             }
@@ -344,22 +438,24 @@ impl<'a> Writes<'a> {
             .iter()
             .filter(|(key, _)| w.scope.covers(key))
             .any(|(_, writes)| {
-                let after: Vec<&KvOp> = (writes.iter())
+                let after: Vec<&(&Op, &KvOp)> = (writes.iter())
                 .filter(|(write, _)| write.call < answered && may_have_written(write))
                 .filter(|(write, _)| {
                     !matches!(write.ret, Some(WatchRet::Kv(KvRet::Written(r))) if r <= cursor)
                 })
-                .map(|(_, op)| *op)
                 .collect();
-                let purge = after.iter().any(|op| matches!(op, KvOp::Purge { .. }));
-                after.len() > history || (after.len() >= 2 && purge)
+                let purge = after.iter().any(|(_, op)| matches!(op, KvOp::Purge { .. }));
+                let aged = self
+                    .ages
+                    .is_some_and(|a| after.iter().any(|(w, _)| a.may(w, o)));
+                after.len() > history || (after.len() >= 2 && purge) || aged
             });
         if droppable {
             return Ok(());
         }
         Err(violation(
             format!(
-                "watch #{} answered cursor-expired after @{cursor}, but no key in scope has had enough writes since to drop one (history {})",
+                "watch #{} answered cursor-expired after @{cursor}, but no key in scope has had enough writes since to drop one (history {}), nor one old enough to age out",
                 o.id, history
             ),
             vec![o.id],

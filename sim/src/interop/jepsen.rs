@@ -20,6 +20,12 @@
 //! Processes are clients and operations are numbered in invocation order. Logs carry no
 //! time: an event's `at` is its line number in microseconds, so a printed history points
 //! back at the log.
+//!
+//! The same histories as Jepsen's EDN (`history.edn`: one map a line, `{:type :invoke, :f
+//! :read, :value nil, :process 0, :time 0, :index 0}`) read the same way: `:time` (in
+//! nanoseconds) is the event's `at` when given, an `:info`'s `:error` its why, and a
+//! `:nemesis` process's events are faults. [`read`] takes a file ending in `.edn` as EDN,
+//! any other as a log.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -64,10 +70,11 @@ impl std::error::Error for Error {
     }
 }
 
-/// Reads the log at `path`.
+/// Reads the history at `path`: EDN if its name ends in `.edn`, else a log.
 pub fn read(path: &Path) -> Result<Register, Error> {
     let file = path.display().to_string();
     match std::fs::read_to_string(path) {
+        Ok(text) if path.extension().is_some_and(|e| e == "edn") => parse_edn(&text, &file),
         Ok(text) => parse(&text, &file),
         Err(source) => Err(Error::Io { file, source }),
     }
@@ -75,23 +82,41 @@ pub fn read(path: &Path) -> Result<Register, Error> {
 
 /// Parses a log's `text`; `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<Register, Error> {
+    build(text, file, Line::parse)
+}
+
+/// Parses an EDN history's `text`, one map a line; `file` names it in errors.
+pub fn parse_edn(text: &str, file: &str) -> Result<Register, Error> {
+    build(text, file, Line::from_edn)
+}
+
+/// The history of the non-blank lines of `text`, each read by `line`.
+fn build(
+    text: &str,
+    file: &str,
+    line: impl Fn(&str) -> Result<Line, String>,
+) -> Result<Register, Error> {
     let mut events = Vec::new();
     // Per process: the open operation's id, what it is, and where its invocation sits.
     let mut open: BTreeMap<u32, (u64, RegisterOp, usize)> = BTreeMap::new();
     let mut next_id = 0;
-    for (n, line) in text.lines().enumerate() {
+    for (n, text) in text.lines().enumerate() {
         let no = n + 1;
         let error = |what: String| Error::Syntax {
             file: file.to_string(),
             line: no,
             what,
         };
-        if line.trim().is_empty() {
+        if text.trim().is_empty() {
             continue;
         }
-        let l = Line::parse(line).map_err(error)?;
-        let at = no as u64 * 1_000;
-        let client = l.process;
+        let l = line(text).map_err(error)?;
+        let at = l.time.unwrap_or(no as u64 * 1_000);
+        let Some(client) = l.process else {
+            let what = format!("{} {}", l.f.trim_start_matches(':'), l.value);
+            events.push(Some(Event::Fault { at, what }));
+            continue;
+        };
         if l.kind == Kind::Invoke {
             if open.contains_key(&client) {
                 return Err(error(format!("process {client} invokes while busy")));
@@ -115,7 +140,7 @@ pub fn parse(text: &str, file: &str) -> Result<Register, Error> {
         }
         let ret = match (l.kind, op) {
             (Kind::Info, _) => {
-                let why = l.value.to_string();
+                let why = l.error.unwrap_or(l.value);
                 events.push(Some(Event::Unknown {
                     at,
                     client,
@@ -124,7 +149,7 @@ pub fn parse(text: &str, file: &str) -> Result<Register, Error> {
                 }));
                 continue;
             }
-            (Kind::Ok, RegisterOp::Read) => RegisterRet::Read(value(l.value).map_err(error)?),
+            (Kind::Ok, RegisterOp::Read) => RegisterRet::Read(value(&l.value).map_err(error)?),
             (Kind::Ok, RegisterOp::Write(_)) => RegisterRet::Written,
             (Kind::Ok, RegisterOp::Cas(..)) => RegisterRet::Cas(true),
             (Kind::Fail, RegisterOp::Cas(..)) => RegisterRet::Cas(false),
@@ -146,12 +171,17 @@ pub fn parse(text: &str, file: &str) -> Result<Register, Error> {
     })
 }
 
-/// One line's fields.
-struct Line<'a> {
-    process: u32,
+/// One event's fields, values as a log writes them (`nil`, `3`, `[1 4]`, `:timed-out`).
+struct Line {
+    /// `None`: the nemesis (a fault).
+    process: Option<u32>,
     kind: Kind,
-    f: &'a str,
-    value: &'a str,
+    f: String,
+    value: String,
+    /// Nanoseconds since the start, if the history says.
+    time: Option<u64>,
+    /// Why an `:info` outcome is unknown, if the history says.
+    error: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -171,8 +201,8 @@ fn function(op: &RegisterOp) -> &'static str {
     }
 }
 
-impl<'a> Line<'a> {
-    fn parse(line: &'a str) -> Result<Line<'a>, String> {
+impl Line {
+    fn parse(line: &str) -> Result<Line, String> {
         let (_, rest) = line
             .split_once("jepsen.util - ")
             .ok_or("expected `INFO  jepsen.util - <process> <type> <f> <value>`")?;
@@ -190,19 +220,72 @@ impl<'a> Line<'a> {
             _ => return Err(format!("unknown type {kind:?}")),
         };
         Ok(Line {
+            process: Some(process),
+            kind,
+            f: f.to_string(),
+            value: value.to_string(),
+            time: None,
+            error: None,
+        })
+    }
+
+    /// One map of an EDN history.
+    fn from_edn(line: &str) -> Result<Line, String> {
+        use edn_format::{Keyword, Value};
+        let map = match edn_format::parse_str(line) {
+            Ok(Value::Map(map)) => map,
+            Ok(other) => return Err(format!("expected a map, found {other}")),
+            Err(e) => return Err(format!("not EDN: {}", e.error)),
+        };
+        let get = |key: &str| map.get(&Value::Keyword(Keyword::from_name(key)));
+        let keyword = |key: &str| match get(key) {
+            Some(Value::Keyword(k)) => Ok(format!(":{}", k.name())),
+            _ => Err(format!(":{key} must be a keyword")),
+        };
+        let count = |key: &str| match get(key) {
+            None => Ok(None),
+            Some(Value::Integer(n)) if *n >= 0 => Ok(Some(*n as u64)),
+            Some(v) => Err(format!(":{key} {v} is not a count")),
+        };
+        let process = match get("process") {
+            Some(Value::Integer(p)) => {
+                Some(u32::try_from(*p).map_err(|_| format!("bad process {p}"))?)
+            }
+            Some(Value::Keyword(k)) if k.name() == "nemesis" => None,
+            _ => return Err(":process must be a number or :nemesis".into()),
+        };
+        let kind = match keyword("type")?.as_str() {
+            ":invoke" => Kind::Invoke,
+            ":ok" => Kind::Ok,
+            ":fail" => Kind::Fail,
+            ":info" => Kind::Info,
+            other => return Err(format!("unknown type {other:?}")),
+        };
+        let value = match get("value") {
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => edn_format::emit_str(v),
+            None => "nil".into(),
+        };
+        let error = get("error").map(|e| match e {
+            Value::String(s) => s.clone(),
+            e => edn_format::emit_str(e),
+        });
+        Ok(Line {
             process,
             kind,
-            f,
+            f: keyword("f")?,
             value,
+            time: count("time")?,
+            error,
         })
     }
 
     /// The operation an invocation calls.
     fn op(&self) -> Result<RegisterOp, String> {
         let arg = |v: Option<i64>| v.ok_or_else(|| format!("{} needs a value", self.f));
-        match self.f {
+        match self.f.as_str() {
             ":read" => Ok(RegisterOp::Read),
-            ":write" => Ok(RegisterOp::Write(arg(value(self.value)?)?)),
+            ":write" => Ok(RegisterOp::Write(arg(value(&self.value)?)?)),
             ":cas" => {
                 let pair = self
                     .value

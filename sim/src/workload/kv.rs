@@ -85,8 +85,8 @@ impl Protocol for Kv {
         backends::kv::system(name)
     }
 
-    fn live(name: &str) -> Option<Box<dyn crate::live::Backend<Kv>>> {
-        backends::kv::live(name)
+    fn live(name: &str, scenario: &Scenario) -> Option<Box<dyn crate::live::Backend<Kv>>> {
+        backends::kv::live(name, scenario.bucket)
     }
 }
 

@@ -19,7 +19,7 @@ use std::rc::Rc;
 
 use crate::backends;
 use crate::check::{self, clock::Clocks, Verdict};
-use crate::history::{Event, History};
+use crate::history::History;
 use crate::protocol::{Protocol, System};
 use crate::scenario::{server_names, Scenario};
 
@@ -56,12 +56,7 @@ impl Protocol for Spark {
     /// Linearizability per node, each invocation given the window of its node's clock.
     fn check(scenario: &Scenario, history: &History<Invocation, SparkRet>) -> Verdict {
         let clocks = Clocks::new(&scenario.faults);
-        let at = |i: usize| match &history.events[i] {
-            Event::Invoke { at, .. }
-            | Event::Return { at, .. }
-            | Event::Unknown { at, .. }
-            | Event::Fault { at, .. } => *at,
-        };
+        let at = |i: usize| history.events[i].at();
         // An operation that never answered may take effect until the run ends.
         let end = history.events.len().checked_sub(1).map_or(0, at);
         let mut ops = history.operations();

@@ -218,8 +218,16 @@ impl Protocol for Suspension {
 
     fn op(memory: &Memory, intent: &Intent) -> SuspOp {
         let t = &intent.times;
-        let sim = turmoil::sim_elapsed().unwrap_or_default().as_millis() as u64;
-        build(memory, intent, sim / t.clock * t.clock)
+        let now = match turmoil::sim_elapsed() {
+            Some(sim) => sim.as_millis() as u64 / t.clock * t.clock,
+            // Live mode: the machine's clock, which a server on loopback reads too; the
+            // backend tells the history when the server applied the operation.
+            None => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as u64,
+        };
+        build(memory, intent, now)
     }
 
     fn learn(memory: &mut Memory, op: &SuspOp, ret: &SuspRet) {
@@ -237,6 +245,10 @@ impl Protocol for Suspension {
 
     fn system(name: &str, scenario: &Scenario) -> Option<Rc<dyn System<Suspension>>> {
         backends::suspension::system(name, scenario)
+    }
+
+    fn live(name: &str, scenario: &Scenario) -> Option<Box<dyn crate::live::Backend<Self>>> {
+        backends::suspension::live(name, scenario)
     }
 }
 

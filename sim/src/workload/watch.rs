@@ -25,6 +25,8 @@ use std::rc::Rc;
 
 use super::kv::{self, Kv};
 use crate::backends;
+use crate::check::clock::Clocks;
+use crate::check::watch::Ages;
 use crate::check::{self, Verdict};
 use crate::history::{History, Operation};
 use crate::protocol::{Protocol, System};
@@ -136,7 +138,11 @@ impl Protocol for Watches {
     /// KV operations alone as the KV protocol checks them.
     fn check(scenario: &Scenario, history: &History<WatchOp, WatchRet>) -> Verdict {
         let ops = history.operations();
-        if let Err(v) = check::watch::watches(&ops, scenario.bucket) {
+        let ages = scenario
+            .bucket
+            .max_age
+            .map(|age| ages(scenario, history, &ops, age));
+        if let Err(v) = check::watch::watches(&ops, scenario.bucket, ages.as_ref()) {
             return Verdict::Violation(v);
         }
         let kv: Vec<Operation<KvOp, KvRet>> = ops.iter().filter_map(kv_only).collect();
@@ -145,6 +151,35 @@ impl Protocol for Watches {
 
     fn system(name: &str, scenario: &Scenario) -> Option<Rc<dyn System<Watches>>> {
         backends::kv::watch_system(name, scenario.bucket)
+    }
+
+    fn live(name: &str, scenario: &Scenario) -> Option<Box<dyn crate::live::Backend<Watches>>> {
+        backends::kv::live(name, scenario.bucket)
+    }
+}
+
+/// The window of `server-1`'s clock (the host that stamps writes) over each operation; one
+/// that never answered may take effect until the run ends.
+fn ages(
+    scenario: &Scenario,
+    history: &History<WatchOp, WatchRet>,
+    ops: &[Operation<WatchOp, WatchRet>],
+    max_age: std::time::Duration,
+) -> Ages {
+    let clocks = Clocks::new(&scenario.faults);
+    let at = |i: usize| history.events[i].at();
+    let end = history.events.len().checked_sub(1).map_or(0, at);
+    let windows = (ops.iter())
+        .map(|o| {
+            (
+                o.id,
+                clocks.window("server-1", at(o.call), o.done.map_or(end, at)),
+            )
+        })
+        .collect();
+    Ages {
+        max_age: max_age.as_nanos() as i64,
+        windows,
     }
 }
 

@@ -114,7 +114,8 @@ impl Disk {
             let end = at + line.len() + 1;
             match unframe(line).filter(|_| end <= bytes.len()) {
                 Some(record) => records.push(record.to_vec()),
-                None if end >= bytes.len() => {
+                // A torn append never keeps its newline: a last line without one.
+                None if end > bytes.len() => {
                     self.write(file, &bytes[..at]);
                     self.sync();
                     break;

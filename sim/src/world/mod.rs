@@ -92,20 +92,36 @@ const EPOCH_SECS: u64 = 1_700_000_000;
 pub const TICK: Duration = Duration::from_millis(1);
 
 /// Run `plan` of `scenario` against `system`: the history it records, or why the run
-/// could not finish (a host's software failed).
+/// could not finish (a host's software failed, or the run would pass the simulated-time
+/// watchdog: `duration` and the scenario's `[limits] overtime`).
 pub fn run<P: Protocol>(
     scenario: &Scenario,
     plan: &Plan<P::Intent>,
     system: Rc<dyn System<P>>,
 ) -> Result<History<P::Op, P::Ret>, String> {
+    // The finale starts once every client has stopped and its last call has timed out.
+    let finale = P::finale(scenario);
+    let mut end = scenario.duration;
+    if !finale.is_empty() {
+        end += scenario.timeout * (finale.len() as u32 + 2);
+    }
+    let watchdog = scenario.duration + scenario.limits.overtime;
+    if end > watchdog {
+        return Err(format!(
+            "stopped by the simulated-time watchdog: the run would take {} of simulated time, \
+             past duration + [limits] overtime = {}",
+            humantime::format_duration(end),
+            humantime::format_duration(watchdog)
+        ));
+    }
     let mut sim = turmoil::Builder::new()
         .rng_seed(plan.seed)
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
         .tick_duration(TICK)
         .min_message_latency(scenario.latency.0)
         .max_message_latency(scenario.latency.1)
-        // The loop below ends the run at `duration`; turmoil's own limit must not.
-        .simulation_duration(scenario.duration + Duration::from_secs(3600))
+        // The loop below ends the run at `end`; turmoil's own limit must not.
+        .simulation_duration(end + Duration::from_secs(1))
         .build();
 
     let servers = server_names(scenario.servers);
@@ -146,9 +162,6 @@ pub fn run<P: Protocol>(
         );
     }
 
-    // The finale starts once every client has stopped and its last call has timed out.
-    let finale = P::finale(scenario);
-    let mut end = scenario.duration;
     if !finale.is_empty() {
         let node = Node::new("finale", &servers, plan.seed, scenario.timeout, &clocks);
         let steps: Vec<Step<P::Intent>> = finale
@@ -156,14 +169,13 @@ pub fn run<P: Protocol>(
             .enumerate()
             .map(|(i, intent)| Step {
                 think: if i == 0 {
-                    end + scenario.timeout
+                    scenario.duration + scenario.timeout
                 } else {
                     Duration::ZERO
                 },
                 intent,
             })
             .collect();
-        end += scenario.timeout * (steps.len() as u32 + 2);
         sim.client(
             "finale",
             drive::<P>(
@@ -229,6 +241,10 @@ pub(crate) async fn drive<P: Protocol>(
         let id = recorder.borrow_mut().invoke(client, op.clone());
         match tokio::time::timeout(timeout, caller.call(&op)).await {
             Ok(Ok(ret)) => {
+                let op = match caller.ran(&op) {
+                    Some(ran) => recorder.borrow_mut().ran(id, ran),
+                    None => op,
+                };
                 P::learn(&mut memory, &op, &ret);
                 recorder.borrow_mut().answer(client, id, ret);
             }
@@ -328,6 +344,22 @@ impl<O, R> Recorder<O, R> {
             op,
         });
         id
+    }
+
+    /// Operation `id` ran as `op` (live mode: at the server's time); `op` back.
+    fn ran(&mut self, id: u64, op: O) -> O
+    where
+        O: Clone,
+    {
+        for e in self.history.events.iter_mut().rev() {
+            if let Event::Invoke { id: i, op: o, .. } = e {
+                if *i == id {
+                    *o = op.clone();
+                    break;
+                }
+            }
+        }
+        op
     }
 
     fn answer(&mut self, client: u32, id: u64, ret: R) {

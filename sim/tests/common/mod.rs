@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 use std::path::PathBuf;
+use std::process::{Command, Output};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use squall::scenario::{self, Scenario};
@@ -14,6 +15,15 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Run the `squall` binary with `args` in the project's top folder.
+pub fn squall(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_squall"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
 /// Every scenario under `scenarios/`, loaded, with its path relative to the top folder so
 /// that printed replay commands work from there.
 pub fn scenarios() -> Vec<Scenario> {
@@ -23,6 +33,24 @@ pub fn scenarios() -> Vec<Scenario> {
         .iter()
         .map(|f| Scenario::load(f).unwrap_or_else(|e| panic!("{e}")))
         .collect()
+}
+
+/// The scenarios of `protocol` that live mode runs on `backend`: every one but the swarm
+/// scenarios, which it declines (a swarm may draw clock jumps, which a real server's clock
+/// does not take).
+pub fn live_scenarios(protocol: &str, backend: &str) -> Vec<Scenario> {
+    let mut live = Vec::new();
+    for s in scenarios().into_iter().filter(|s| s.protocol == protocol) {
+        let applicable = squall::sweep::applicable(&s, backend);
+        if s.swarm.is_some() {
+            let why = applicable.expect_err("live mode declines a swarm scenario");
+            assert!(why.contains("swarm"), "{}: {why}", s.path.display());
+        } else {
+            assert_eq!(applicable, Ok(()), "{}", s.path.display());
+            live.push(s);
+        }
+    }
+    live
 }
 
 /// A test's name for a scenario: its path below `scenarios/`, without `.toml`.

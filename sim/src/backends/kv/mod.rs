@@ -158,7 +158,7 @@ pub const BACKENDS: &[Info] = &[
     },
     Info {
         name: "kv/nats",
-        protocols: &["kv"],
+        protocols: &["kv", "watch"],
         kind: Kind::RealLive,
         about: "NATS JetStream KV through async-nats, as slipstream maps it; live mode",
     },
@@ -186,6 +186,12 @@ pub const BACKENDS: &[Info] = &[
         kind: Kind::Mutant,
         about: "a state sync leaves out keys whose last write is a delete or purge marker",
     },
+    Info {
+        name: "kv/mutant-watch-ignore-max-age",
+        protocols: &["watch"],
+        kind: Kind::Mutant,
+        about: "watches ignore max_age: a state sync shows writes that aged out",
+    },
 ];
 
 /// Watch `w` for its listening time: what it delivered, and how it ended.
@@ -209,12 +215,22 @@ pub async fn listen<C: KvWatcher + ?Sized>(client: &mut C, w: &Watch) -> Watched
 
 /// The KV backend called `name`, ready to run.
 pub fn system(name: &str) -> Option<Rc<dyn System<Kv>>> {
-    reference::named(name).map(|b| Rc::new(b) as Rc<dyn System<Kv>>)
+    match reference::named(name) {
+        Some(b) => Some(Rc::new(b)),
+        None => super::misbehave::named(name).map(|b| Rc::new(b) as Rc<dyn System<Kv>>),
+    }
 }
 
-/// The live KV backend called `name`.
-pub fn live(name: &str) -> Option<Box<dyn crate::live::Backend<Kv>>> {
-    (name == "kv/nats").then(|| Box::new(nats::Nats::default()) as _)
+/// The live KV backend called `name`, its buckets keeping `retention`, for protocol `P`
+/// (`kv` or `watch`).
+pub fn live<P: crate::protocol::Protocol>(
+    name: &str,
+    retention: Retention,
+) -> Option<Box<dyn crate::live::Backend<P>>>
+where
+    nats::Nats: crate::live::Backend<P>,
+{
+    (name == "kv/nats").then(|| Box::new(nats::Nats::new(retention)) as _)
 }
 
 /// The KV backend called `name` serving watches, keeping `retention`, ready to run.

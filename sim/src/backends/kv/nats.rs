@@ -18,42 +18,82 @@
 //!
 //! Any other error, a timeout or a lost connection is an unknown outcome
 //! (`KvError::Failed`); a client that cannot connect at all has sent nothing
-//! (`KvError::NotConnected`). Watches are for later: a `KvWatcher` over this same client
-//! (`kv.watch_with_history`, as slipstream) fits beside these traits.
+//! (`KvError::NotConnected`).
+//!
+//! Watches, on async-nats ordered push consumers, which recreate themselves after a lost
+//! connection from the last sequence they delivered:
+//!
+//! | watch | async-nats call |
+//! |---|---|
+//! | `watch_all`, `watch_prefix` | `kv.watch_with_history("{p}>")` (last per subject, then live) |
+//! | `watch_prefixes` | `kv.watch_many_with_history(["{p}>", ...])`: one multi-filter consumer |
+//! | `watch_all_from`, `watch_prefix_from` | `kv.watch_from_revision("{p}>", cursor + 1)` |
+//! | `watch_prefixes_from` | an ordered consumer of its own, `filter_subjects`, by start sequence |
+//!
+//! A `_from` watch checks the resume window before and after making its consumer: the
+//! stream's first sequence must be at most `cursor + 1`, else `CursorExpired` (a server
+//! starts a consumer below its first sequence at the first message it has, silently). Only
+//! `watch_all_from` keeps guarding its floor while it streams: a revision past the next
+//! one makes it read the first sequence again. An empty-value put is delivered as `Delete`.
 
 use async_nats::jetstream::consumer::{push, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind};
 use async_nats::jetstream::{self, Context};
 use async_trait::async_trait;
+use futures_util::stream::LocalBoxStream;
 use futures_util::StreamExt;
 use squall_models::kv::{Entry, KvError, Rev};
+use squall_models::watch::{Retention, Scope, Update};
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
 
-use super::{KvPurge, KvReader, KvWriter};
+use super::{KvPurge, KvReader, KvWatcher, KvWriter};
 use crate::live;
-use crate::protocol::Caller;
+use crate::protocol::{Caller, Protocol};
 use crate::workload::kv::Kv;
+use crate::workload::watch::Watches;
 
 /// slipstream's default bucket size cap.
 const MAX_BYTES: i64 = 10 * 1024 * 1024;
 
-/// The backend: the run's bucket, once made.
+/// The backend: what its buckets keep, and the run's bucket, once made.
 #[derive(Default)]
 pub struct Nats {
+    retention: Retention,
     admin: Option<(Context, String)>,
     timeout: Duration,
 }
 
+impl Nats {
+    /// A backend whose buckets keep `retention` (`[bucket]`).
+    pub fn new(retention: Retention) -> Nats {
+        Nats {
+            retention,
+            ..Nats::default()
+        }
+    }
+}
+
+/// Serves any protocol whose callers a [`Client`] makes: `kv` and `watch`.
 #[async_trait(?Send)]
-impl live::Backend<Kv> for Nats {
+impl<P: Protocol> live::Backend<P> for Nats
+where
+    Box<dyn Caller<P>>: From<Client>,
+{
+    fn flavor(&self) -> live::Flavor {
+        live::Flavor::Nats
+    }
+
     async fn open(&mut self, url: &str, namespace: &str, timeout: Duration) -> Result<(), String> {
         let js = connect(url, timeout)
             .await
             .map_err(|e| format!("cannot reach nats-server at {url}: {e}"))?;
+        remove_leftovers(&js).await?;
         js.create_key_value(kv::Config {
             bucket: namespace.to_string(),
-            history: 1,
-            max_bytes: MAX_BYTES,
+            history: self.retention.history as i64,
+            max_bytes: self.retention.max_bytes.map_or(MAX_BYTES, |b| b as i64),
+            max_age: self.retention.max_age.unwrap_or_default(),
             ..Default::default()
         })
         .await
@@ -63,19 +103,18 @@ impl live::Backend<Kv> for Nats {
         Ok(())
     }
 
-    fn client(&self, url: &str) -> Box<dyn Caller<Kv>> {
+    fn client(&self, url: &str) -> Box<dyn Caller<P>> {
         let bucket = self
             .admin
             .as_ref()
             .map(|(_, b)| b.clone())
             .unwrap_or_default();
-        let client = Client {
+        Box::from(Client {
             url: url.to_string(),
             bucket,
             timeout: self.timeout,
             conn: None,
-        };
-        Box::new(Box::new(client) as Box<dyn super::KvClient>)
+        })
     }
 
     async fn close(&mut self) -> Result<(), String> {
@@ -89,6 +128,36 @@ impl live::Backend<Kv> for Nats {
             Err(_) => Ok(()),
             Ok(_) => Err(format!("bucket {bucket} is still there after deleting it")),
         }
+    }
+}
+
+/// Delete the buckets of runs on this machine whose process died ([`live::leftover`]); no
+/// other bucket is touched.
+async fn remove_leftovers(js: &Context) -> Result<(), String> {
+    let names: Vec<String> = js
+        .stream_names()
+        .filter_map(|n| async { n.ok() })
+        .collect()
+        .await;
+    for bucket in names.iter().filter_map(|n| n.strip_prefix("KV_")) {
+        if live::leftover(bucket) {
+            js.delete_key_value(bucket)
+                .await
+                .map_err(|e| format!("cannot delete leftover bucket {bucket}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+impl From<Client> for Box<dyn Caller<Kv>> {
+    fn from(c: Client) -> Self {
+        Box::new(Box::new(c) as Box<dyn super::KvClient>)
+    }
+}
+
+impl From<Client> for Box<dyn Caller<Watches>> {
+    fn from(c: Client) -> Self {
+        Box::new(Box::new(c) as Box<dyn super::KvWatchClient>)
     }
 }
 
@@ -108,7 +177,7 @@ async fn connect(url: &str, timeout: Duration) -> Result<Context, async_nats::Co
 }
 
 /// One client: its own connection, made on its first call.
-struct Client {
+pub struct Client {
     url: String,
     bucket: String,
     timeout: Duration,
@@ -302,6 +371,151 @@ impl KvPurge for Client {
     async fn purge(&mut self, key: &str) -> Result<(), KvError> {
         self.kv().await?.kv.purge(key).await.map_err(failed)
     }
+}
+
+/// A watch's updates as they come, or why the stream broke.
+type Updates = LocalBoxStream<'static, Result<Update, String>>;
+
+/// What a watch delivers for one message of the bucket's stream.
+fn update(key: String, value: &[u8], op: Operation, rev: Rev) -> Update {
+    match op {
+        Operation::Put if !value.is_empty() => Update::Put {
+            key,
+            value: text(value),
+            rev,
+        },
+        Operation::Put | Operation::Delete => Update::Delete { key, rev },
+        Operation::Purge => Update::Purge { key, rev },
+    }
+}
+
+fn entries(w: kv::Watch) -> Updates {
+    w.map(|e| {
+        let e = e.map_err(|e| e.to_string())?;
+        Ok(update(e.key, &e.value, e.operation, e.revision))
+    })
+    .boxed_local()
+}
+
+/// A consumer-create error that says the start sequence is gone, as slipstream reads them.
+fn expired(why: &str) -> bool {
+    let why = why.to_lowercase();
+    [
+        "start sequence",
+        "first sequence",
+        "sequence not found",
+        "too old",
+    ]
+    .iter()
+    .any(|s| why.contains(s))
+}
+
+fn resume_error(e: impl std::fmt::Display) -> KvError {
+    let why = e.to_string();
+    match expired(&why) {
+        true => KvError::CursorExpired,
+        false => KvError::Failed(why),
+    }
+}
+
+/// `CursorExpired` unless the stream still holds the revision after `cursor`.
+async fn window(stream: &jetstream::stream::Stream, cursor: Rev) -> Result<(), KvError> {
+    let first = stream
+        .get_info()
+        .await
+        .map_err(failed)?
+        .state
+        .first_sequence;
+    match first <= cursor.saturating_add(1) {
+        true => Ok(()),
+        false => Err(KvError::CursorExpired),
+    }
+}
+
+#[async_trait(?Send)]
+impl KvWatcher for Client {
+    async fn watch(
+        &mut self,
+        scope: &Scope,
+        from: Option<Rev>,
+        tx: UnboundedSender<Update>,
+    ) -> Result<(), KvError> {
+        let bucket = self.bucket.clone();
+        let conn = self.kv().await?;
+        let kv = &conn.kv;
+        let filters: Vec<String> = match scope {
+            Scope::All => vec![">".into()],
+            Scope::Prefix(p) => vec![format!("{p}>")],
+            Scope::Prefixes(ps) => ps.iter().map(|p| format!("{p}>")).collect(),
+        };
+        let Some(cursor) = from.filter(|&c| c > 0) else {
+            let w = match scope {
+                Scope::Prefixes(_) => kv.watch_many_with_history(filters).await,
+                _ => kv.watch_with_history(&filters[0]).await,
+            };
+            return forward(entries(w.map_err(failed)?), tx, None, 0).await;
+        };
+        let start = cursor
+            .checked_add(1)
+            .ok_or_else(|| failed("cursor at the last revision there is"))?;
+        window(&kv.stream, cursor).await?;
+        let updates = match scope {
+            Scope::Prefixes(_) => {
+                let prefix = format!("$KV.{bucket}.");
+                let consumer = kv
+                    .stream
+                    .create_consumer(push::OrderedConfig {
+                        deliver_subject: conn.core.new_inbox(),
+                        filter_subjects: filters.iter().map(|f| format!("{prefix}{f}")).collect(),
+                        deliver_policy: DeliverPolicy::ByStartSequence {
+                            start_sequence: start,
+                        },
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(resume_error)?;
+                let messages = consumer.messages().await.map_err(resume_error)?;
+                messages
+                    .map(move |m| {
+                        let m = m.map_err(|e| e.to_string())?;
+                        let rev = m.info().map_err(|e| e.to_string())?.stream_sequence;
+                        let header = m.headers.as_ref().and_then(|h| h.get("KV-Operation"));
+                        let op = header.map_or(Ok(Operation::Put), |h| h.as_str().parse());
+                        let op = op.map_err(|e| e.to_string())?;
+                        let key = m.subject.strip_prefix(&prefix).unwrap_or(&m.subject);
+                        Ok(update(key.to_string(), &m.payload, op, rev))
+                    })
+                    .boxed_local()
+            }
+            _ => entries((kv.watch_from_revision(&filters[0], start).await).map_err(resume_error)?),
+        };
+        window(&kv.stream, cursor).await?;
+        let guard = matches!(scope, Scope::All).then_some(&kv.stream);
+        forward(updates, tx, guard, cursor).await
+    }
+}
+
+/// Send `updates` into `tx` until either ends. With a `floor` stream to guard, a revision
+/// past the one after `frontier` (the last delivered) is a gap: superseded history of a
+/// key is benign, but if the stream's first sequence moved past the frontier, retention
+/// dropped what came next, and the watch ends with `CursorExpired` instead.
+async fn forward(
+    mut updates: Updates,
+    tx: UnboundedSender<Update>,
+    floor: Option<&jetstream::stream::Stream>,
+    mut frontier: Rev,
+) -> Result<(), KvError> {
+    while let Some(u) = updates.next().await {
+        let u = u.map_err(KvError::Failed)?;
+        if let Some(stream) = floor.filter(|_| u.rev() > frontier + 1) {
+            window(stream, frontier).await?;
+        }
+        frontier = u.rev();
+        if tx.send(u).is_err() {
+            return Ok(());
+        }
+    }
+    Err(failed("the watch's consumer ended"))
 }
 
 #[cfg(test)]

@@ -2,9 +2,9 @@
 //! reached through [`SuspClient`].
 //!
 //! - [`reference`]: squall's own, in the simulation, and its mutants;
-//! - [`redis`]: FlowFabric's Lua library in a real Redis, over a socket (the differential
-//!   test `sim/tests/flowfabric_lua.rs` drives it; live scenario runs come with the live
-//!   runner).
+//! - [`redis`]: FlowFabric's Lua library in a real Redis, over a socket: the live backend
+//!   `suspension/flowfabric-redis`, which the differential test `sim/tests/flowfabric_lua.rs`
+//!   drives too.
 
 use async_trait::async_trait;
 use squall_models::suspension::{SuspOp, SuspRet};
@@ -24,10 +24,20 @@ pub mod reference;
 pub trait SuspClient {
     /// The answer, or why its outcome is unknown.
     async fn call(&mut self, op: &SuspOp) -> Result<SuspRet, String>;
+    /// `op` as it ran, if the backend knows better than its caller ([`Caller::ran`]).
+    fn ran(&mut self, _op: &SuspOp) -> Option<SuspOp> {
+        None
+    }
 }
 
-/// The suspension backends that run in the simulation.
+/// The suspension backends.
 pub const BACKENDS: &[Info] = &[
+    Info {
+        name: "suspension/flowfabric-redis",
+        protocols: &["suspension"],
+        kind: Kind::RealLive,
+        about: "FlowFabric's Lua library v6 (ff-script 0.2.0) in a real redis-server, over FCALL",
+    },
     Info {
         name: "suspension/reference",
         protocols: &["suspension"],
@@ -81,6 +91,12 @@ pub fn system(name: &str, scenario: &Scenario) -> Option<Rc<dyn System<Suspensio
     }))
 }
 
+/// The live suspension backend called `name`, set up for `scenario`.
+pub fn live(name: &str, scenario: &Scenario) -> Option<Box<dyn crate::live::Backend<Suspension>>> {
+    (name == "suspension/flowfabric-redis")
+        .then(|| Box::new(redis::FlowFabric::new(scenario)) as Box<dyn crate::live::Backend<_>>)
+}
+
 impl System<Suspension> for reference::Reference {
     fn serve(&self, node: Node) -> Software {
         Box::pin(reference::serve(node, self.clone()))
@@ -95,5 +111,9 @@ impl System<Suspension> for reference::Reference {
 impl<C: SuspClient> Caller<Suspension> for C {
     async fn call(&mut self, op: &SuspOp) -> Result<SuspRet, String> {
         SuspClient::call(self, op).await
+    }
+
+    fn ran(&mut self, op: &SuspOp) -> Option<SuspOp> {
+        SuspClient::ran(self, op)
     }
 }

@@ -93,7 +93,14 @@ impl H {
     }
 
     fn check(&self, history: usize) -> Result<(), Violation> {
-        watches(&self.ops, Retention { history })
+        watches(
+            &self.ops,
+            Retention {
+                history,
+                ..Retention::default()
+            },
+            None,
+        )
     }
 }
 
@@ -343,4 +350,77 @@ fn cursor_expired_needs_a_write_retention_can_have_dropped() {
     h.watch(prefix("a."), Some(0), vec![], End::CursorExpired);
     h.check(1).unwrap();
     fails(h.check(2), "history 2");
+}
+
+/// Event `i` of these histories happens at `i` seconds, on a clock known to the millisecond.
+fn ages(h: &H, max_age_s: i64) -> super::Ages {
+    use squall_models::spark::Window;
+    const S: i64 = 1_000_000_000;
+    let end = (h.ops.iter())
+        .map(|o| o.done.unwrap_or(o.call))
+        .max()
+        .unwrap_or(0) as i64
+        + 1;
+    let windows = (h.ops.iter())
+        .map(|o| {
+            let to = o.done.map_or(end, |d| d as i64) * S + 1_000_000;
+            let from = o.call as i64 * S - 1_000_000;
+            (o.id, Window { from, to, peak: to })
+        })
+        .collect();
+    super::Ages {
+        max_age: max_age_s * S,
+        windows,
+    }
+}
+
+#[test]
+fn with_max_age_a_sync_leaves_out_aged_writes_and_never_shows_them() {
+    let retention = Retention {
+        history: 1,
+        max_age: Some(std::time::Duration::from_secs(3)),
+        ..Retention::default()
+    };
+    // Not aged: the sync must show a.0 (once something follows it).
+    let mut late = H::default();
+    late.put("a.0", "x", 1).put("b.0", "y", 2);
+    late.watch_over(
+        Scope::All,
+        vec![put("b.0", "y", 2), put("c.0", "z", 3), put("b.0", "w", 4)],
+        vec![
+            (KvOp::put("c.0", "z"), KvRet::Written(3)),
+            (KvOp::put("b.0", "w"), KvRet::Written(4)),
+        ],
+    );
+    let checked = |h: &H, max_age_s| watches(&h.ops, retention, Some(&ages(h, max_age_s)));
+    fails(checked(&late, 10), "misses a.0");
+    // a.0 is 4s old at the call: it may be (and surely is) aged out.
+    checked(&late, 3).unwrap();
+    // Showing a write that surely aged out is a violation.
+    let mut shows = H::default();
+    shows.put("a.0", "x", 1);
+    shows
+        .put("b.0", "y", 2)
+        .put("b.0", "w", 3)
+        .put("b.0", "v", 4);
+    shows.watch(
+        Scope::Prefix("a.".into()),
+        None,
+        vec![put("a.0", "x", 1)],
+        End::Listened,
+    );
+    fails(
+        checked(&shows, 3),
+        "aged out (max_age) before the watch began",
+    );
+    checked(&shows, 20).unwrap();
+    // CursorExpired is right once a write after the cursor can have aged out.
+    let mut expired = H::default();
+    expired
+        .put("a.0", "x", 1)
+        .put("a.1", "y", 2)
+        .put("b.0", "z", 3);
+    expired.watch(prefix("a."), Some(1), vec![], End::CursorExpired);
+    fails(checked(&expired, 20), "nor one old enough to age out");
+    checked(&expired, 3).unwrap();
 }

@@ -25,6 +25,8 @@ pub enum Write {
 struct Last {
     rev: Rev,
     write: Write,
+    /// When it was written, by the primary's clock (nanoseconds).
+    at: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -86,22 +88,23 @@ impl Bucket {
         self.rev
     }
 
-    /// The last write of every key in `scope`, markers included, in revision order: a
-    /// watch's state sync.
-    pub fn sync(&self, scope: &Scope) -> Vec<Update> {
+    /// The last write of every key in `scope`, markers included, in revision order, less
+    /// those written at or before `aged` (retention aged them out): a watch's state sync.
+    pub fn sync(&self, scope: &Scope, aged: Option<u64>) -> Vec<Update> {
         let mut updates: Vec<Update> = (self.keys.iter())
-            .filter(|(key, _)| scope.covers(key))
+            .filter(|(key, last)| scope.covers(key) && aged.is_none_or(|a| last.at > a))
             .map(|(key, last)| update(key, &last.write, last.rev))
             .collect();
         updates.sort_by_key(Update::rev);
         updates
     }
 
-    /// Record a write at revision `rev`.
-    pub fn apply(&mut self, key: &str, write: &Write, rev: Rev) {
+    /// Record a write at revision `rev`, made at `at`.
+    pub fn apply(&mut self, key: &str, write: &Write, rev: Rev, at: u64) {
         let last = Last {
             rev,
             write: write.clone(),
+            at,
         };
         self.keys.insert(key.to_string(), last);
         self.rev = rev;
@@ -118,6 +121,7 @@ impl Bucket {
             Last {
                 rev,
                 write: Write::Put(value),
+                ..
             } => Some(Entry {
                 value: value.clone(),
                 rev: *rev,

@@ -71,10 +71,12 @@ pub enum Bug {
     SkipCompacted,
     /// A state sync leaves out keys whose last write is a delete or purge marker.
     RelistNoMarkers,
+    /// Watches ignore `max_age`: a state sync shows aged-out writes, a resume needs none.
+    IgnoreMaxAge,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 9] = [
+    pub const ALL: [Bug; 10] = [
         Bug::StaleRead,
         Bug::LostWrite,
         Bug::RevisionReset,
@@ -84,6 +86,7 @@ impl Bug {
         Bug::ResumeAtCursor,
         Bug::SkipCompacted,
         Bug::RelistNoMarkers,
+        Bug::IgnoreMaxAge,
     ];
 
     /// The backend's name on the command line.
@@ -98,6 +101,7 @@ impl Bug {
             Bug::ResumeAtCursor => "kv/mutant-watch-resume-at-cursor",
             Bug::SkipCompacted => "kv/mutant-watch-skip-compacted",
             Bug::RelistNoMarkers => "kv/mutant-watch-relist-no-markers",
+            Bug::IgnoreMaxAge => "kv/mutant-watch-ignore-max-age",
         }
     }
 }

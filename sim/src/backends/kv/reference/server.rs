@@ -80,7 +80,8 @@ struct Done {
 
 impl State {
     fn push(&mut self, record: Record) {
-        self.bucket.apply(&record.key, &record.write, record.rev);
+        self.bucket
+            .apply(&record.key, &record.write, record.rev, record.at);
         let done = Done {
             seq: record.seq,
             outcome: Ok(self.log.len()),
@@ -89,17 +90,20 @@ impl State {
         self.log.push(record);
     }
 
-    /// Where a watch of `scope` starts: its first message (a state sync, or `Expired` when
-    /// retention dropped a record the cursor `from` needs) and the log index it streams from.
+    /// Where a watch of `scope` starts at time `now`: its first message (a state sync, or
+    /// `Expired` when retention dropped a record the cursor `from` needs) and the log index
+    /// it streams from.
     fn start(
         &self,
         scope: &Scope,
         from: Option<Rev>,
         bug: Option<Bug>,
-        history: usize,
+        retention: Retention,
+        now: u64,
     ) -> (Msg, usize) {
+        let aged = aged(retention, now).filter(|_| bug != Some(Bug::IgnoreMaxAge));
         let Some(cursor) = from else {
-            let mut updates = self.bucket.sync(scope);
+            let mut updates = self.bucket.sync(scope, aged);
             if bug == Some(Bug::RelistNoMarkers) {
                 updates.retain(|u| matches!(u, Update::Put { .. }));
             }
@@ -112,7 +116,7 @@ impl State {
         };
         let start = self.log.partition_point(|r| r.rev <= after);
         let records = &self.log[start..];
-        let dropped = dropped(records, history);
+        let dropped = dropped(records, retention.history, aged);
         let needed = |(r, d): (&Record, &bool)| *d && scope.covers(&r.key);
         if !records.iter().zip(&dropped).any(needed) {
             return (Msg::Beat, start);
@@ -135,6 +139,22 @@ impl State {
             .filter(|r| scope.covers(&r.key))
             .map(|r| update(&r.key, &r.write, r.rev))
             .collect()
+    }
+
+    /// Whether the records retention keeps at `now`, with `record` added, fit in `max_bytes`
+    /// (a key and its value count).
+    fn fits(&self, record: &Record, retention: Retention, now: u64) -> bool {
+        let Some(max) = retention.max_bytes else {
+            return true;
+        };
+        let log = [&self.log[..], std::slice::from_ref(record)].concat();
+        let dropped = dropped(&log, retention.history, aged(retention, now));
+        let size = |r: &Record| match &r.write {
+            Write::Put(value) => r.key.len() + value.len(),
+            Write::Delete | Write::Purge => r.key.len(),
+        };
+        let kept = (log.iter().zip(dropped)).filter(|(_, d)| !d);
+        kept.map(|(r, _)| size(r) as u64).sum::<u64>() <= max
     }
 
     /// Keep the first `len` records, and rebuild what the rest built.
@@ -240,6 +260,7 @@ impl Replica {
                         let rev = state.bucket.next_rev();
                         let ret = answer(op, rev);
                         let client = client.to_string();
+                        let now = self.node.clock.now().as_nanos() as u64;
                         let record = Record {
                             rev,
                             key,
@@ -247,7 +268,19 @@ impl Replica {
                             client,
                             seq,
                             ret,
+                            at: now,
                         };
+                        if !state.fits(&record, self.retention, now) {
+                            // As a NATS bucket that discards new writes: refused, so the
+                            // caller cannot tell it from a lost answer.
+                            let e = KvError::Failed("maximum bytes exceeded".into());
+                            let done = Done {
+                                seq,
+                                outcome: Err(e.clone()),
+                            };
+                            state.done.insert(record.client, done);
+                            return Some(KvRet::Err(e));
+                        }
                         self.append(&mut state, record)
                     }
                 },
@@ -361,8 +394,9 @@ impl Replica {
     /// Stream the writes in `scope` to a watcher until it hangs up or stops taking them.
     async fn watch(self: Rc<Self>, mut conn: Conn, scope: Scope, from: Option<Rev>) {
         let mut grown = self.len.subscribe();
+        let now = self.node.clock.now().as_nanos() as u64;
         let (mut msg, mut next) =
-            (self.state.borrow()).start(&scope, from, self.bug, self.retention.history);
+            (self.state.borrow()).start(&scope, from, self.bug, self.retention, now);
         loop {
             let sent = matches!(timeout(self.retry, conn.send(&msg)).await, Ok(Ok(())));
             if !sent || matches!(msg, Msg::Expired) {
@@ -398,14 +432,20 @@ fn line(record: &Record) -> Vec<u8> {
     crate::world::disk::frame(&serde_json::to_vec(record).expect("a record serialises"))
 }
 
+/// The newest write time that `retention` has aged out at `now`, if it ages writes.
+fn aged(retention: Retention, now: u64) -> Option<u64> {
+    let age = retention.max_age?.as_nanos() as u64;
+    now.checked_sub(age)
+}
+
 /// Which of `records` retention dropped: those whose key has `history` records or a purge
-/// after them.
-fn dropped(records: &[Record], history: usize) -> Vec<bool> {
+/// after them, and those written at or before `aged`.
+fn dropped(records: &[Record], history: usize, aged: Option<u64>) -> Vec<bool> {
     let mut later: BTreeMap<&str, (usize, bool)> = BTreeMap::new();
     let mut dropped: Vec<bool> = (records.iter().rev())
         .map(|r| {
             let (count, purged) = later.entry(&r.key).or_default();
-            let gone = *count >= history || *purged;
+            let gone = *count >= history || *purged || aged.is_some_and(|a| r.at <= a);
             *count += 1;
             *purged |= r.write == Write::Purge;
             gone

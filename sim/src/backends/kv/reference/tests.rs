@@ -423,6 +423,7 @@ fn names() {
             "kv/mutant-watch-resume-at-cursor",
             "kv/mutant-watch-skip-compacted",
             "kv/mutant-watch-relist-no-markers",
+            "kv/mutant-watch-ignore-max-age",
         ]
     );
 }

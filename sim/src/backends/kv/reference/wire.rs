@@ -17,6 +17,8 @@ pub struct Record {
     pub client: String,
     pub seq: u64,
     pub ret: KvRet,
+    /// When the primary wrote it, by its clock (nanoseconds): retention ages it from then.
+    pub at: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
