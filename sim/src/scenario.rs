@@ -490,6 +490,17 @@ impl Scenario {
         topology.insert("servers".into(), (self.servers as i64).into());
         topology.insert("clients".into(), (self.clients as i64).into());
         doc.insert("topology".into(), topology.into());
+        // A swarm's draw may also narrow the mix and switch max_age off.
+        if let Some(toml::Value::Table(w)) = doc.get_mut("workload") {
+            let mix = self.workload.mix.iter();
+            let mix = mix.map(|(op, w)| (op.clone(), i64::from(*w).into()));
+            w.insert("mix".into(), toml::Value::Table(mix.collect()));
+        }
+        if self.bucket.max_age.is_none() {
+            if let Some(toml::Value::Table(b)) = doc.get_mut("bucket") {
+                b.remove("max_age");
+            }
+        }
         doc
     }
 
@@ -499,6 +510,12 @@ impl Scenario {
         hosts.extend(client_names(self.clients));
         hosts
     }
+}
+
+/// Whether operation `op` of a KV or watch mix may run on a bucket with `max_age`: blind
+/// writes and watches, which the checks judge knowing writes age out.
+pub fn ages_well(op: &str) -> bool {
+    matches!(op, "put" | "delete" | "purge") || op.starts_with("watch_")
 }
 
 pub fn server_names(n: usize) -> Vec<String> {
@@ -772,8 +789,9 @@ impl Locator<'_> {
             Some(c) => Some(self.script(&protocol, c, clients, &raw.topology.clients)?),
             None => None,
         };
+        let is_swarm = raw.swarm.as_ref().is_some_and(|s| *s.get_ref());
         let bucket = match &raw.bucket {
-            Some(b) => self.bucket(b, w.mix.get_ref())?,
+            Some(b) => self.bucket(b, w.mix.get_ref(), is_swarm)?,
             None => Retention::default(),
         };
 
@@ -970,8 +988,14 @@ impl Locator<'_> {
     }
 
     /// The `[bucket]` section. A bucket that ages writes out holds only what blind writes
-    /// and watches can judge: the KV checks know no expiry.
-    fn bucket(&self, raw: &RawBucket, mix: &BTreeMap<String, u32>) -> Result<Retention, Error> {
+    /// and watches can judge: the KV checks know no expiry. A swarm scenario may mix more:
+    /// a seed that draws `max_age` on runs only those ([`crate::swarm`]).
+    fn bucket(
+        &self,
+        raw: &RawBucket,
+        mix: &BTreeMap<String, u32>,
+        swarm: bool,
+    ) -> Result<Retention, Error> {
         let mut bucket = Retention::default();
         if let Some(h) = &raw.history {
             bucket.history = *h.get_ref();
@@ -985,19 +1009,22 @@ impl Locator<'_> {
             if age < Duration::from_millis(100) {
                 return Err(self.error(a.span(), "bucket.max_age", "must be at least 100ms"));
             }
-            let judged = ["put", "delete", "purge"];
-            let reads = (mix.iter())
-                .filter(|&(op, &weight)| weight > 0 && !judged.contains(&op.as_str()))
-                .find(|(op, _)| !op.starts_with("watch_"));
-            if let Some((op, _)) = reads {
-                return Err(self.error(
-                    a.span(),
-                    "bucket.max_age",
+            let mut used = mix.iter().filter(|&(_, &weight)| weight > 0);
+            let problem = match swarm {
+                false => used.find(|(op, _)| !ages_well(op)).map(|(op, _)| {
                     format!(
                         "the KV checks know no expiry: with max_age the mix takes only put, \
                          delete, purge and watches, not {op}"
-                    ),
-                ));
+                    )
+                }),
+                true => (!used.any(|(op, _)| ages_well(op))).then(|| {
+                    "a swarm seed that draws max_age runs only the put, delete, purge and \
+                     watches of the mix, and this mix has none"
+                        .to_string()
+                }),
+            };
+            if let Some(problem) = problem {
+                return Err(self.error(a.span(), "bucket.max_age", problem));
             }
             bucket.max_age = Some(age);
         }

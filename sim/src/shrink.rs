@@ -221,7 +221,7 @@ impl<I: Clone + Debug> Strategy for Plans<I> {
 
     fn new_tree(&self, _: &mut TestRunner) -> NewTree<Self> {
         Ok(Shrinker {
-            spans: self.0.clients.iter().map(|_| Vec::new()).collect(),
+            spans: self.1.borrow().clone(),
             last: self.1.clone(),
             best: self.0.clone(),
             current: self.0.clone(),
@@ -254,6 +254,10 @@ struct Shrinker<I> {
 /// took to the next step's think, so what stays runs when it ran before.
 #[derive(Clone, Copy, Debug)]
 enum Cut {
+    /// Keep only the steps invoked before `n`/16 of the time the last step is invoked: what
+    /// is sent later cannot change what happened before, so a failure early in the run
+    /// survives it, however much its timing depends on everything else.
+    Before(u64),
     Fault(usize),
     /// Empty a client (its host stays, so host names and their RNG streams do not move).
     Client(usize),
@@ -267,8 +271,14 @@ enum Cut {
 
 impl Cut {
     /// Every cut of `plan`, most of the plan first.
-    fn of<I>(plan: &Plan<I>) -> Vec<Cut> {
-        let mut cuts: Vec<Cut> = (0..plan.specs.len()).map(Cut::Fault).collect();
+    fn of<I: Clone>(plan: &Plan<I>, spans: &Spans) -> Vec<Cut> {
+        let steps = |p: &Plan<I>| p.clients.iter().map(Vec::len).sum::<usize>();
+        let mut cuts: Vec<Cut> = [8, 12, 14, 15]
+            .into_iter()
+            .map(Cut::Before)
+            .filter(|cut| steps(&cut.apply(plan, spans)) < steps(plan))
+            .collect();
+        cuts.extend((0..plan.specs.len()).map(Cut::Fault));
         let clients = || plan.clients.iter().enumerate();
         cuts.extend(
             clients()
@@ -290,6 +300,16 @@ impl Cut {
         let took = |c: usize| spans.get(c).map_or(&[][..], Vec::as_slice);
         let (mut clients, mut specs) = (plan.clients.clone(), plan.specs.clone());
         match self {
+            Cut::Before(n) => {
+                let invoked: Vec<Vec<Duration>> = (clients.iter().enumerate())
+                    .map(|(c, steps)| invokes(steps, took(c)))
+                    .collect();
+                let last = invoked.iter().flatten().max().copied().unwrap_or_default();
+                let cutoff = last * n as u32 / 16;
+                for (steps, at) in clients.iter_mut().zip(&invoked) {
+                    steps.truncate(at.iter().filter(|&&t| t < cutoff).count());
+                }
+            }
             Cut::Fault(i) => drop(specs.remove(i)),
             Cut::Client(c) => clients[c].clear(),
             Cut::Tail(c) => {
@@ -305,6 +325,22 @@ impl Cut {
         }
         Plan::new(plan.seed, clients, specs)
     }
+}
+
+/// When each of `steps` was invoked, given how long the answered ones took; the steps after
+/// one that was never answered are left out (they never ran).
+fn invokes<I>(steps: &[Step<I>], took: &[Duration]) -> Vec<Duration> {
+    let mut at = Duration::ZERO;
+    let mut out = Vec::new();
+    for (j, step) in steps.iter().enumerate() {
+        at += step.think;
+        out.push(at);
+        match took.get(j) {
+            Some(span) => at += *span,
+            None => break,
+        }
+    }
+    out
 }
 
 /// Drop `steps[range]`, adding their think times and spans to the step after them.
@@ -325,7 +361,7 @@ impl<I: Clone> Shrinker<I> {
     /// progress, start another. False once a whole pass fails to simplify.
     fn advance(&mut self) -> bool {
         loop {
-            if let Some(cut) = Cut::of(&self.best).get(self.next) {
+            if let Some(cut) = Cut::of(&self.best, &self.spans).get(self.next) {
                 self.current = cut.apply(&self.best, &self.spans);
                 self.trying = true;
                 return true;

@@ -12,11 +12,14 @@ use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
 
 use crate::faults::{Fault, Spec};
-use crate::scenario::{client_names, server_names, Scenario};
+use crate::scenario::{ages_well, client_names, server_names, Scenario};
 use crate::world::stream;
 
 /// The fault kinds a swarm may switch on.
 pub const KINDS: &[&str] = &["partition", "crash", "latency", "clock", "buggify"];
+
+/// The most faults of one kind a seed draws.
+const MOST: usize = 16;
 
 /// A scenario's swarm settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,20 +50,32 @@ pub fn draw(scenario: &Scenario, swarm: &Swarm, seed: u64) -> Scenario {
         latency: scenario.latency.1,
     };
     let specs: Vec<Spec> = on.iter().flat_map(|kind| draw.faults(kind)).collect();
-    Scenario {
+    let mut drawn = Scenario {
         servers,
         clients,
         swarm: None,
-        drawn: Some(format!(
-            "swarm: servers={servers} clients={clients} faults={}",
-            if on.is_empty() {
-                "none".to_string()
-            } else {
-                on.join(",")
-            }
-        )),
         ..scenario.with_specs(specs)
+    };
+    let mut line = format!(
+        "swarm: servers={servers} clients={clients} faults={}",
+        if on.is_empty() {
+            "none".to_string()
+        } else {
+            on.join(",")
+        }
+    );
+    // A bucket that ages writes out: a coin toss, since a seed that draws it runs only the
+    // operations the checks judge knowing that (blind writes and watches).
+    if scenario.bucket.max_age.is_some() {
+        if draw.rng.random_bool(0.5) {
+            drawn.workload.mix.retain(|op, _| ages_well(op));
+            line.push_str(" max_age=on");
+        } else {
+            drawn.bucket.max_age = None;
+        }
     }
+    drawn.drawn = Some(line);
+    drawn
 }
 
 struct Draw {
@@ -85,31 +100,31 @@ impl Draw {
         self.servers[self.rng.random_range(0..self.servers.len())].clone()
     }
 
-    /// One or two faults of `kind` (BUGGIFY: on from the start), one after another (never two of a kind at once, so a
-    /// heal or restart undoes only its own), all undone by three quarters of the duration
-    /// (what runs at the end, a finale, sees a healed world).
+    /// Faults of `kind` one after another (never two of a kind at once, so a heal or
+    /// restart undoes only its own), at a rate drawn for the kind: the pause between two is
+    /// drawn below a mean gap that is itself drawn, from 50 ms (a storm) to an eighth of the
+    /// duration; at most [`MOST`]. All are undone by three quarters of the duration (what runs at the end, a
+    /// finale, sees a healed world). BUGGIFY is on from the start.
     fn faults(&mut self, kind: &str) -> Vec<Spec> {
-        let end = self.duration * 3 / 4;
-        let gap = self.duration / 8;
-        let mut at = self.between(Duration::ZERO, gap);
         if kind == "buggify" {
-            let fault = Fault::Buggify { on: true };
-            let at = Duration::ZERO;
             return vec![Spec {
-                at,
-                fault,
+                at: Duration::ZERO,
+                fault: Fault::Buggify { on: true },
                 undo: None,
             }];
         }
+        let end = self.duration * 3 / 4;
+        let gap = self.between(Duration::from_millis(50), self.duration / 8);
+        let mut at = self.between(Duration::ZERO, gap);
         let mut out = Vec::new();
-        for _ in 0..self.rng.random_range(1..=2) {
+        while out.len() < MOST {
             let spec = self.fault(kind, at);
             let until = at + spec.undo.as_ref().map_or(Duration::ZERO, |(d, _)| *d);
             if until > end {
                 break;
             }
             out.push(spec);
-            at = until + self.between(Duration::from_millis(10), gap);
+            at = until + self.between(Duration::from_millis(10), gap * 2);
         }
         out
     }

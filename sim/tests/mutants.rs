@@ -12,21 +12,6 @@ use squall::sweep;
 
 const SEEDS: u64 = 64;
 
-/// Mutants a swarm scenario cannot be expected to catch, and why.
-const SWARM_MISSES: &[(&str, &str)] = &[
-    (
-        "suspension/mutant-dedup-after-effect",
-        "needs a crash within 100 ms of a signal's effect, then a retry of its key; a swarm \
-         draws at most two crashes (scenarios/suspension/crash.toml, eleven restarts, catches it)",
-    ),
-    (
-        "kv/mutant-watch-ignore-max-age",
-        "needs a bucket with max_age, which takes only blind writes and watches (the KV checks \
-         know no expiry); the watch swarm scenario's mix has them all \
-         (scenarios/watch/retention-age.toml catches it)",
-    ),
-];
-
 fn main() {
     let args = Arguments::from_args();
     let scenarios = common::scenarios();
@@ -43,9 +28,9 @@ fn main() {
             .collect();
         let all: Vec<_> = mine.cloned().collect();
         trials.push(Trial::test(b.name, move || caught(b, &all)));
-        let miss = SWARM_MISSES.iter().find(|(name, _)| *name == b.name);
-        let trial = Trial::test(format!("{} swarm", b.name), move || caught(b, &swarms));
-        trials.push(trial.with_ignored_flag(miss.is_some()));
+        trials.push(Trial::test(format!("{} swarm", b.name), move || {
+            caught(b, &swarms)
+        }));
     }
     trials.push(Trial::test(
         "max_age is enforced",

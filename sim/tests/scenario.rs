@@ -493,3 +493,34 @@ fn limits() {
     let (line, field, _) = rejected("[limits]\novertime = \"later\"\n");
     assert_eq!((line, field.as_str()), (12, "limits.overtime"));
 }
+
+#[test]
+fn a_swarm_tosses_max_age_and_narrows_the_mix_with_it() {
+    let s = Scenario::load(&common::root().join("scenarios/watch/swarm.toml")).unwrap();
+    assert!(s.bucket.max_age.is_some() && s.workload.mix.contains_key("get"));
+    let (mut on, mut off) = (0, 0);
+    for seed in 0..16 {
+        let drawn = s.for_seed(seed);
+        match drawn.bucket.max_age {
+            Some(_) => {
+                on += 1;
+                assert!(drawn.drawn.as_ref().unwrap().ends_with("max_age=on"));
+                assert!(drawn
+                    .workload
+                    .mix
+                    .keys()
+                    .all(|op| squall::scenario::ages_well(op)));
+            }
+            None => {
+                off += 1;
+                assert_eq!(drawn.workload.mix, s.workload.mix);
+            }
+        }
+        // The draw, written out as a plain scenario, reads back as what ran.
+        let text = toml::to_string(&drawn.concrete()).unwrap();
+        let back = parse(&text).unwrap();
+        assert_eq!(back.workload.mix, drawn.workload.mix, "seed {seed}");
+        assert_eq!(back.bucket.max_age, drawn.bucket.max_age, "seed {seed}");
+    }
+    assert!(on > 0 && off > 0, "{on} on, {off} off");
+}
