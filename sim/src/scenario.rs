@@ -357,7 +357,9 @@ struct RawTopology {
 struct RawWorkload {
     keys: Spanned<usize>,
     ops_per_client: Spanned<usize>,
-    mix: Spanned<BTreeMap<String, u32>>,
+    /// Each operation spanned: an inline table may span lines, and an error names the line
+    /// of the operation it is about.
+    mix: Spanned<BTreeMap<Spanned<String>, u32>>,
     think: Option<RawSpan>,
 }
 
@@ -443,7 +445,7 @@ impl Scenario {
             let message = format!("the file is more than the limit of {MAX_FILE_BYTES} bytes");
             return Err(at.error(MAX_FILE_BYTES..MAX_FILE_BYTES, "(file)", message));
         }
-        let raw: Raw = toml::from_str(text).map_err(|e| {
+        let toml_error = |e: toml::de::Error| {
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim().replace('\n', " ");
             // serde names a missing field in its message; the span is its table's.
@@ -458,9 +460,12 @@ impl Scenario {
                 None => at.field_at(span.start),
             };
             at.error(span, &field, message)
-        })?;
+        };
+        let raw: Raw = toml::from_str(text).map_err(toml_error)?;
         let mut scenario = at.validate(raw)?;
-        scenario.source = toml::from_str(text).expect("the text parsed as a scenario above");
+        // As plain TOML too, for writing variants of the file; TOML's integers are i64, so a
+        // number past that, which the typed fields above read, is refused here.
+        scenario.source = toml::from_str(text).map_err(toml_error)?;
         Ok(scenario)
     }
 
@@ -734,26 +739,30 @@ impl Locator<'_> {
                 ),
             ));
         }
-        for name in w.mix.get_ref().keys() {
-            if !known_ops.contains(&name.as_str()) {
+        for (name, weight) in w.mix.get_ref() {
+            let field = format!("workload.mix.{}", name.get_ref());
+            if !known_ops.contains(&name.get_ref().as_str()) {
                 return Err(self.error(
-                    w.mix.span(),
-                    &format!("workload.mix.{name}"),
+                    name.span(),
+                    &field,
                     format!(
                         "unknown {protocol} operation; known: {}",
                         known_ops.join(", ")
                     ),
                 ));
             }
+            if *weight > MAX_WEIGHT {
+                return Err(self.error(
+                    name.span(),
+                    &field,
+                    format!("a weight is at most {MAX_WEIGHT}"),
+                ));
+            }
         }
-        if let Some((name, _)) = w.mix.get_ref().iter().find(|(_, &v)| v > MAX_WEIGHT) {
-            return Err(self.error(
-                w.mix.span(),
-                &format!("workload.mix.{name}"),
-                format!("a weight is at most {MAX_WEIGHT}"),
-            ));
-        }
-        if w.mix.get_ref().values().all(|&v| v == 0) {
+        let mix: BTreeMap<String, u32> = (w.mix.get_ref().iter())
+            .map(|(name, weight)| (name.get_ref().clone(), *weight))
+            .collect();
+        if mix.values().all(|&v| v == 0) {
             return Err(self.error(
                 w.mix.span(),
                 "workload.mix",
@@ -791,7 +800,7 @@ impl Locator<'_> {
         };
         let is_swarm = raw.swarm.as_ref().is_some_and(|s| *s.get_ref());
         let bucket = match &raw.bucket {
-            Some(b) => self.bucket(b, w.mix.get_ref(), is_swarm)?,
+            Some(b) => self.bucket(b, &mix, is_swarm)?,
             None => Retention::default(),
         };
 
@@ -819,7 +828,7 @@ impl Locator<'_> {
             workload: Workload {
                 keys: *w.keys.get_ref(),
                 ops_per_client: *w.ops_per_client.get_ref(),
-                mix: w.mix.get_ref().clone(),
+                mix,
                 think,
             },
             latency,

@@ -524,3 +524,40 @@ fn a_swarm_tosses_max_age_and_narrows_the_mix_with_it() {
     }
     assert!(on > 0 && off > 0, "{on} on, {off} off");
 }
+
+#[test]
+fn a_mix_spread_over_lines_names_the_line_of_the_operation() {
+    // Found by the fuzz test: an inline table may span lines (TOML 1.1), and an unknown
+    // operation was named on the table's first line.
+    let text = GOOD.replace("get = 1,", "get = 1,\n  cats = 2,");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.field, "workload.mix.cats", "{e}");
+    let line = text.lines().nth(e.line - 1).unwrap();
+    assert!(line.contains("cats"), "{e}: line {line:?}");
+}
+
+#[test]
+fn a_number_past_tomls_integers_is_an_error_not_a_panic() {
+    // Found by the fuzz test: a u64 field read it, then re-reading the file as TOML panicked.
+    let text = std::fs::read_to_string(common::root().join("scenarios/spark/swarm.toml")).unwrap();
+    let (at, _) = text.split_once("quota = ").unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("quota = "))
+        .unwrap()
+        + 1;
+    let text = format!("{at}quota = 18446744073709551615\n");
+    let e = parse(&text).unwrap_err();
+    assert_eq!((e.line, e.field.as_str()), (line, "spark.quota"), "{e}");
+}
+
+#[test]
+fn a_mix_key_apart_from_its_value_names_the_key_line() {
+    // Found by the fuzz test: in an inline table spread over lines, a key and its `=` may
+    // sit on different lines.
+    let text = GOOD.replace("get = 1,", "get = 1,\n  cats\n = 2,");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.field, "workload.mix.cats", "{e}");
+    let line = text.lines().nth(e.line - 1).unwrap();
+    assert!(line.contains("cats"), "{e}: line {line:?}");
+}
