@@ -1,10 +1,12 @@
 //! `squall bench`: the figures of BENCHMARKS.md, measured side by side in one process.
 //!
 //! - **Checkers**: squall's (revision pre-check, then Wing–Gong–Lowe search split by key)
-//!   against stateright's `LinearizabilityTester` on the same histories: the Jepsen etcd
-//!   corpus, generated KV histories, and a hard single-register history. Stateright runs
-//!   each history in a child process given [`BUDGET`] of CPU time (killed after three times
-//!   that in wall time), since its search cannot be interrupted.
+//!   against porcupine-rs (a Rust port of porcupine) and stateright's
+//!   `LinearizabilityTester` on the same histories: the Jepsen etcd corpus, generated KV
+//!   histories, and a hard single-register history. porcupine-rs runs in this process with
+//!   its own timeout of [`BUDGET`]; stateright runs each history in a child process given
+//!   [`BUDGET`] of CPU time (killed after three times that in wall time), since its search
+//!   cannot be interrupted.
 //! - **Harness**: operations per wall second through `kv/reference` against a bare turmoil
 //!   request/response loop with the same clients, think times and latency; simulated time
 //!   over wall time; seeds per minute.
@@ -34,7 +36,7 @@ use crate::interop::jepsen;
 use crate::scenario::Scenario;
 use crate::sweep;
 
-/// What stateright may spend on one history.
+/// What porcupine-rs and stateright may spend on one history.
 pub const BUDGET: Duration = Duration::from_secs(1);
 
 /// Where the Jepsen etcd corpus lives, from the repository root.
@@ -96,6 +98,106 @@ impl Input {
             Some(true) => "ok",
             Some(false) => "violation",
             None => "invalid",
+        }
+    }
+}
+
+impl Input {
+    /// porcupine-rs's verdict within [`BUDGET`] of wall time (its own timeout).
+    fn porcupine(&self) -> &'static str {
+        let verdict = match self {
+            Input::Register(ops) => {
+                porcupine_rs::check_operations_timeout(&porc::<PorcRegister, _, _>(ops), BUDGET)
+            }
+            Input::Kv(ops) => {
+                porcupine_rs::check_operations_timeout(&porc::<PorcKey, _, _>(ops), BUDGET)
+            }
+        };
+        match verdict {
+            porcupine_rs::CheckResult::Ok => "ok",
+            porcupine_rs::CheckResult::Illegal => "violation",
+            porcupine_rs::CheckResult::Unknown => "over budget",
+        }
+    }
+}
+
+/// `ops` as porcupine-rs operations: the call with its answer, `None` when unknown, which
+/// stays open to the end, as porcupine's own Jepsen test has it.
+fn porc<M, O, R>(ops: &[Operation<O, R>]) -> Vec<porcupine_rs::Operation<M>>
+where
+    M: porcupine_rs::Model<Op = (O, Option<R>), Metadata = ()>,
+    O: Clone,
+    R: Clone,
+{
+    (ops.iter())
+        .map(|o| porcupine_rs::Operation {
+            client_id: Some(o.client),
+            call_time: o.call as i64,
+            return_time: o.done.map_or(i64::MAX, |d| d as i64),
+            op: (o.op.clone(), o.ret.clone()),
+            metadata: None,
+        })
+        .collect()
+}
+
+/// The register as a porcupine-rs model; an unknown answer allows whatever the operation
+/// would answer (so an unknown write takes effect, an unknown compare-and-set takes effect
+/// only if it would have succeeded).
+#[derive(Clone)]
+struct PorcRegister;
+
+impl porcupine_rs::Model for PorcRegister {
+    type State = Option<i64>;
+    type Op = (RegisterOp, Option<RegisterRet>);
+    type Metadata = ();
+    fn init() -> Option<i64> {
+        None
+    }
+    fn step(state: &Option<i64>, (op, ret): &Self::Op) -> (bool, Option<i64>) {
+        let mut spec = RegisterSpec(*state);
+        let got = spec.invoke(op);
+        (ret.as_ref().is_none_or(|r| *r == got), spec.0)
+    }
+}
+
+/// One key of the generated KV histories as a porcupine-rs model, split by key as squall's
+/// search splits them: its entry, and the revision of its last write, which a later write's
+/// must exceed (squall's revision pre-check orders revisions across keys).
+#[derive(Clone)]
+struct PorcKey;
+
+impl porcupine_rs::Model for PorcKey {
+    type State = (Option<Entry>, u64);
+    type Op = (KvOp, Option<KvRet>);
+    type Metadata = ();
+    fn partition_operations(
+        history: &[porcupine_rs::Operation<Self>],
+    ) -> Vec<Vec<porcupine_rs::Operation<Self>>> {
+        let mut keys = BTreeMap::<String, Vec<_>>::new();
+        for o in history {
+            let key = o.op.0.key().unwrap_or_default().to_string();
+            keys.entry(key).or_default().push(o.clone());
+        }
+        keys.into_values().collect()
+    }
+    fn init() -> Self::State {
+        (None, 0)
+    }
+    fn step((entry, last): &Self::State, (op, ret): &Self::Op) -> (bool, Self::State) {
+        match (op, ret) {
+            (KvOp::Put { value, .. }, Some(KvRet::Written(rev))) => {
+                let entry = Entry {
+                    value: value.clone(),
+                    rev: *rev,
+                };
+                (rev > last, (Some(entry), *rev))
+            }
+            (KvOp::Entry { .. }, ret) => (
+                ret.as_ref()
+                    .is_none_or(|r| *r == KvRet::Entry(entry.clone())),
+                (entry.clone(), *last),
+            ),
+            (other, ret) => unreachable!("generated histories hold no {other} answered {ret:?}"),
         }
     }
 }
@@ -303,13 +405,28 @@ fn time<T>(f: impl FnOnce() -> T) -> (Duration, T) {
     (cpu().saturating_sub(start), out)
 }
 
+/// What `f` took in CPU time of the whole process: porcupine-rs checks partitions on
+/// threads of its own, and a run of `sweep::run` has a thread of its own.
+fn time_all<T>(f: impl FnOnce() -> T) -> (Duration, T) {
+    let start = clock(libc::CLOCK_PROCESS_CPUTIME_ID);
+    let out = f();
+    (
+        clock(libc::CLOCK_PROCESS_CPUTIME_ID).saturating_sub(start),
+        out,
+    )
+}
+
 fn cpu() -> Duration {
+    clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+fn clock(id: libc::clockid_t) -> Duration {
     let mut t = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `t` is a valid timespec to write to; this clock exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    // SAFETY: `t` is a valid timespec to write to; these clocks exist on Linux.
+    unsafe { libc::clock_gettime(id, &mut t) };
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
@@ -371,14 +488,13 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
-/// A row comparing squall with stateright on some inputs.
+/// A row comparing squall with porcupine-rs and stateright on some inputs.
 fn checker_row(what: &str, names: &[String], goal: &str) {
     let mut ours = Duration::ZERO;
     let mut worst = (Duration::ZERO, String::new());
-    let mut theirs = Duration::ZERO;
-    let mut over = 0;
     let mut verdicts = BTreeMap::<String, usize>::new();
     let mut ops = 0;
+    let (mut porc, mut state) = (Other::default(), Other::default());
     for name in names {
         let input = match Input::load(name) {
             Ok(i) => i,
@@ -394,28 +510,57 @@ fn checker_row(what: &str, names: &[String], goal: &str) {
         if took > worst.0 {
             worst = (took, name.clone());
         }
+        let (p_took, p_verdict) = time_all(|| input.porcupine());
+        porc.add(name, verdict, p_took.min(BUDGET), p_verdict);
         let s = stateright(name);
-        over += usize::from(s.verdict == "over budget");
-        theirs += s.took;
+        state.add(name, verdict, s.took, &s.verdict);
     }
     let verdicts: Vec<String> = verdicts.iter().map(|(v, n)| format!("{n} {v}")).collect();
-    let ratio = theirs.as_secs_f64() / ours.as_secs_f64().max(1e-9);
-    let stateright = match over {
-        0 => format!("{} ({ratio:.0}x squall)", ms(theirs)),
-        _ => format!(
-            "≥ {} ({over} of {} over the {}s budget; ≥ {ratio:.0}x squall)",
-            ms(theirs),
-            names.len(),
-            BUDGET.as_secs()
-        ),
-    };
     println!(
-        "| {what} | {} | {ops} | {} | {} (slowest {}) | {stateright} | {goal} |",
+        "| {what} | {} | {ops} | {} | {} (slowest {}) | {} | {} | {goal} |",
         names.len(),
         verdicts.join(", "),
         ms(ours),
         ms(worst.0),
+        porc.cell(ours, names.len()),
+        state.cell(ours, names.len()),
     );
+}
+
+/// Another checker's figures over a row's inputs.
+#[derive(Default)]
+struct Other {
+    took: Duration,
+    over: usize,
+    /// Inputs both decided, differently from squall.
+    disagree: Vec<String>,
+}
+
+impl Other {
+    fn add(&mut self, name: &str, ours: &str, took: Duration, verdict: &str) {
+        self.took += took;
+        match verdict {
+            "over budget" => self.over += 1,
+            v if ours != "unknown" && v != ours => self.disagree.push(format!("{name}: {v}")),
+            _ => {}
+        }
+    }
+
+    fn cell(&self, ours: Duration, count: usize) -> String {
+        let ratio = self.took.as_secs_f64() / ours.as_secs_f64().max(1e-9);
+        let mut cell = match self.over {
+            0 => format!("{} ({ratio:.0}x squall)", ms(self.took)),
+            over => format!(
+                "≥ {} ({over} of {count} over the {}s budget; ≥ {ratio:.0}x squall)",
+                ms(self.took),
+                BUDGET.as_secs()
+            ),
+        };
+        if !self.disagree.is_empty() {
+            cell += &format!("; verdicts differ on {}", self.disagree.join(", "));
+        }
+        cell
+    }
 }
 
 /// A bare turmoil request/response loop shaped like `scenario`'s KV clients: each client
@@ -468,8 +613,9 @@ fn raw_loop(scenario: &Scenario, seed: u64) -> usize {
 
 /// Operations per wall second of `runs` seeds, each run by `f` (which says how many
 /// operations it recorded).
+/// Operations per second of CPU time of the process: a run has a thread of its own.
 fn throughput(seeds: std::ops::Range<u64>, mut f: impl FnMut(u64) -> usize) -> f64 {
-    let (took, ops) = time(|| seeds.map(&mut f).sum::<usize>());
+    let (took, ops) = time_all(|| seeds.map(&mut f).sum::<usize>());
     ops as f64 / took.as_secs_f64()
 }
 
@@ -479,7 +625,7 @@ fn throughput(seeds: std::ops::Range<u64>, mut f: impl FnMut(u64) -> usize) -> f
 fn compression(scenario: &Scenario, seeds: std::ops::Range<u64>) -> (f64, f64) {
     let n = seeds.end - seeds.start;
     let mut simulated = 0.0;
-    let (took, ()) = time(|| {
+    let (took, ()) = time_all(|| {
         for seed in seeds {
             let run = sweep::run(scenario, &scenario.backend, seed);
             assert_eq!(run.verdict, crate::report::Outcome::Ok, "seed {seed} holds");
@@ -532,12 +678,13 @@ pub fn run() -> Result<(), String> {
     let load = |p: &str| Scenario::load(&root.join(p)).map_err(|e| e.to_string());
     println!("## Checkers\n");
     println!(
-        "Times are CPU time. stateright runs each history in a child process with {}s of CPU time (killed after {}s of wall time).\n",
+        "Times are CPU time. porcupine-rs runs in this process with a timeout of {}s (its CPU time is the whole process's: it checks partitions on threads); stateright runs each history in a child process with {}s of CPU time (killed after {}s of wall time).\n",
+        BUDGET.as_secs(),
         BUDGET.as_secs(),
         (BUDGET * 3).as_secs()
     );
-    println!("| histories | count | operations | squall verdicts | squall | stateright | goal |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| histories | count | operations | squall verdicts | squall | porcupine-rs | stateright | goal |");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut etcd: Vec<String> = std::fs::read_dir(root.join(CORPUS))
         .map_err(|e| format!("{CORPUS}: {e} (run from the repository root)"))?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
