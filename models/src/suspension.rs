@@ -254,6 +254,9 @@ pub struct Params {
     pub max_reclaims: u32,
     pub caps_max_tokens: usize,
     pub caps_max_bytes: usize,
+    /// How many milliseconds after the time an operation records it may have read its
+    /// clock: 0 in a simulation; a real server's clock is read around a call, not in it.
+    pub slack: Ms,
 }
 
 impl Default for Params {
@@ -264,6 +267,7 @@ impl Default for Params {
             max_reclaims: 100,
             caps_max_tokens: 256,
             caps_max_bytes: 4096,
+            slack: 0,
         }
     }
 }
@@ -1192,7 +1196,23 @@ impl Model for Suspension {
         }
     }
 
+    /// `op` at its time, or failing that at each millisecond of the slack after it: the
+    /// call judged its deadlines at one of them.
     fn step(&self, state: &State, op: &SuspOp, ret: Option<&SuspRet>) -> Option<State> {
+        (0..=self.params.slack).find_map(|late| {
+            let mut op = op.clone();
+            *op.now_mut() += late;
+            self.step_at(state, &op, ret)
+        })
+    }
+
+    fn part(&self, op: &SuspOp) -> Option<String> {
+        Some(op.eid().unwrap_or("workers").to_string())
+    }
+}
+
+impl Suspension {
+    fn step_at(&self, state: &State, op: &SuspOp, ret: Option<&SuspRet>) -> Option<State> {
         if ret == Some(&SuspRet::NotConnected) {
             return Some(state.clone());
         }
@@ -1237,10 +1257,6 @@ impl Model for Suspension {
             }
         }
         Some(next)
-    }
-
-    fn part(&self, op: &SuspOp) -> Option<String> {
-        Some(op.eid().unwrap_or("workers").to_string())
     }
 }
 

@@ -4,7 +4,8 @@
 
 use proptest::prelude::*;
 use squall_models::suspension::{
-    Behavior, Condition, Fence, Mode, Own, Phase, Signal, State, SuspOp, SuspRet, Suspension,
+    Behavior, Condition, Fence, Mode, Own, Params, Phase, Signal, State, SuspOp, SuspRet,
+    Suspension,
 };
 use squall_models::Model;
 
@@ -255,4 +256,16 @@ fn a_retired_key_validates_through_its_grace_and_not_after() {
         model.apply(&s4, &deliver(111), Some(&mint)).1,
         SuspRet::Err("token_expired".into(), vec![])
     );
+    // Recorded at 110 by a live client whose server read 111: wrong without slack, right
+    // with a millisecond of it; a millisecond is all the slack allows.
+    let expired = SuspRet::Err("token_expired".into(), vec![]);
+    assert!(model.step(&s4, &deliver(110), Some(&expired)).is_none());
+    let live = Suspension {
+        params: Params {
+            slack: 1,
+            ..Params::default()
+        },
+    };
+    assert!(live.step(&s4, &deliver(110), Some(&expired)).is_some());
+    assert!(live.step(&s4, &deliver(109), Some(&expired)).is_none());
 }

@@ -142,6 +142,10 @@ pub struct Scenario {
     pub drawn: Option<String>,
     /// How long a run may take (`[limits]`).
     pub limits: Limits,
+    /// How far after the time a history records an operation the backend may have read
+    /// its clock for it: zero in a simulation; live mode reads a real server's clock around
+    /// each call ([`Scenario::judged_live`]). Not a field of the file.
+    pub slack: Duration,
 }
 
 /// How long a run may take before it is stopped with an `error` verdict: a backend that
@@ -474,6 +478,15 @@ impl Scenario {
         match &self.swarm {
             Some(swarm) => std::borrow::Cow::Owned(crate::swarm::draw(self, swarm, seed)),
             None => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
+    /// The scenario as a live run of it is judged: a real server's clock is read just before
+    /// each call, in whole milliseconds, so the call may have read the next one.
+    pub fn judged_live(&self) -> Scenario {
+        Scenario {
+            slack: Duration::from_millis(1),
+            ..self.clone()
         }
     }
 
@@ -845,6 +858,7 @@ impl Locator<'_> {
             swarm,
             drawn: None,
             limits,
+            slack: Duration::ZERO,
         })
     }
 

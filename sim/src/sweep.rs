@@ -1,6 +1,7 @@
 //! Running scenarios: one seed, or a sweep of seeds across threads (a simulation a thread).
 //! A live backend's runs go to a real server instead ([`live`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -101,7 +102,11 @@ fn simulate<P: Protocol>(scenario: &Scenario, backend: &str, seed: u64, keep: Ke
     let plan = Plan::draw::<P>(scenario, seed);
     match history::<P>(scenario, backend, &plan) {
         Ok(history) => {
-            let (run, verdict) = assess::<P>(scenario, backend, seed, &history);
+            let judged = match is_live(backend) {
+                true => Cow::Owned(scenario.judged_live()),
+                false => Cow::Borrowed(&**scenario),
+            };
+            let (run, verdict) = assess::<P>(&judged, backend, seed, &history);
             let title = format!(
                 "{} --backend {backend} --seed {seed}",
                 scenario.path.display()

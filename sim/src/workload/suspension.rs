@@ -131,6 +131,7 @@ fn times(scenario: &Scenario) -> Times {
 pub fn params(scenario: &Scenario) -> Params {
     Params {
         executions: scenario.workload.keys,
+        slack: scenario.slack.as_millis() as u64,
         ..Params::default()
     }
 }

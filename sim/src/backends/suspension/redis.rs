@@ -282,8 +282,8 @@ impl Redis {
     /// The time kept is the server's millisecond the Lua read: the execution's
     /// `last_mutation_at` if the calls changed it (every mutation sets it to the Lua's
     /// `now`), else a `TIME` read just before them (the calls run within microseconds of
-    /// it; they may have read the next millisecond, which matters only for a deadline at
-    /// that very millisecond and an operation that changed nothing).
+    /// it, but may have read the next millisecond: a live run is judged with a millisecond
+    /// of slack, [`Scenario::judged_live`]).
     async fn transaction(
         &mut self,
         calls: &[Call],
