@@ -31,6 +31,32 @@ pub enum Fault {
     Clock { host: String, by: i128 },
     /// Switch the backends' BUGGIFY fault points on or off.
     Buggify { on: bool },
+    /// Set the odds of message faults on squall's transport (all nought: off).
+    Messages { odds: Odds },
+}
+
+/// The odds that a message sent is lost, sent twice or held back to go after the next one,
+/// in millionths, so that faults compare and print exactly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Odds {
+    pub loss: u32,
+    pub duplicate: u32,
+    pub reorder: u32,
+}
+
+impl Odds {
+    /// Certainty, in millionths.
+    pub const WHOLE: u32 = 1_000_000;
+
+    /// The odds as the fractions a scenario file writes, by name.
+    pub fn fractions(&self) -> [(&'static str, f64); 3] {
+        let f = |n: u32| f64::from(n) / f64::from(Odds::WHOLE);
+        [
+            ("loss", f(self.loss)),
+            ("duplicate", f(self.duplicate)),
+            ("reorder", f(self.reorder)),
+        ]
+    }
 }
 
 /// One `[[fault]]` of a scenario on one host: a fault, and what undoes it and when, if
@@ -92,6 +118,12 @@ impl Spec {
             }
             Fault::Buggify { on } => {
                 t.insert("buggify".into(), (*on).into());
+                "restore_after"
+            }
+            Fault::Messages { odds } => {
+                let fractions = odds.fractions().into_iter();
+                let table = fractions.map(|(k, v)| (k.to_string(), toml::Value::from(v)));
+                t.insert("messages".into(), toml::Value::Table(table.collect()));
                 "restore_after"
             }
             Fault::Heal { .. } | Fault::Restart { .. } => {
@@ -172,6 +204,18 @@ impl fmt::Display for Fault {
             Fault::Restart { host } => write!(f, "restart {host}"),
             Fault::Latency { max } => write!(f, "latency max {}", humantime::format_duration(*max)),
             Fault::Buggify { on } => write!(f, "buggify {}", if *on { "on" } else { "off" }),
+            Fault::Messages { odds } if *odds == Odds::default() => write!(f, "messages off"),
+            Fault::Messages { odds } => {
+                // Millionths over ten thousand: a percentage that prints as written.
+                let pc = |n: u32| f64::from(n) / 10_000.0;
+                write!(
+                    f,
+                    "messages loss {}% duplicate {}% reorder {}%",
+                    pc(odds.loss),
+                    pc(odds.duplicate),
+                    pc(odds.reorder)
+                )
+            }
             Fault::Clock { host, by } => {
                 let sign = if *by < 0 { "-" } else { "+" };
                 let by = Duration::from_nanos(by.unsigned_abs() as u64);

@@ -77,6 +77,9 @@ pub enum Capability {
     /// The time of day comes from `node.clock` (simulated), so expiry and clock faults are
     /// under the scenario's control.
     SimulatedTime,
+    /// Hosts talk over squall's message transport ([`crate::backends::frame`]), where
+    /// message faults strike.
+    Frames,
 }
 
 impl Capability {
@@ -88,6 +91,7 @@ impl Capability {
             match fault {
                 Fault::Crash { .. } => needs.insert(Capability::Durable),
                 Fault::Clock { .. } => needs.insert(Capability::SimulatedTime),
+                Fault::Messages { .. } => needs.insert(Capability::Frames),
                 _ => false,
             };
         }
@@ -96,6 +100,7 @@ impl Capability {
             match kind.as_str() {
                 "crash" => needs.insert(Capability::Durable),
                 "clock" => needs.insert(Capability::SimulatedTime),
+                "messages" => needs.insert(Capability::Frames),
                 _ => false,
             };
         }
@@ -108,6 +113,7 @@ impl fmt::Display for Capability {
         f.write_str(match self {
             Capability::Durable => "crash durability",
             Capability::SimulatedTime => "simulated time",
+            Capability::Frames => "squall's message transport",
         })
     }
 }

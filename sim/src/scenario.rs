@@ -99,7 +99,7 @@ use toml::Spanned;
 use squall_models::watch::Retention;
 use std::sync::LazyLock;
 
-use crate::faults::{Fault, Schedule, Spec};
+use crate::faults::{Fault, Odds, Schedule, Spec};
 use crate::plan::Step;
 
 mod spark;
@@ -394,6 +394,15 @@ struct RawFault {
     clock: Option<Spanned<String>>,
     jump: Option<Spanned<String>>,
     buggify: Option<Spanned<bool>>,
+    messages: Option<Spanned<RawOdds>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOdds {
+    loss: Option<Spanned<f64>>,
+    duplicate: Option<Spanned<f64>>,
+    reorder: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -620,6 +629,36 @@ impl Locator<'_> {
             (false, true) => table,
             (false, false) => format!("{table}.{key}"),
         }
+    }
+
+    /// A `messages` fault's odds: each a fraction from 0 to 1, together at most 1.
+    fn odds(&self, field: &str, raw: &Spanned<RawOdds>) -> Result<Odds, Error> {
+        let odd = |name: &str, v: &Option<Spanned<f64>>| -> Result<u32, Error> {
+            let Some(v) = v else { return Ok(0) };
+            let x = *v.get_ref();
+            if !(0.0..=1.0).contains(&x) {
+                return Err(self.error(
+                    v.span(),
+                    &format!("{field}.{name}"),
+                    format!("{x} is not a chance: write a fraction from 0 to 1, e.g. 0.05"),
+                ));
+            }
+            Ok((x * f64::from(Odds::WHOLE)).round() as u32)
+        };
+        let r = raw.get_ref();
+        let odds = Odds {
+            loss: odd("loss", &r.loss)?,
+            duplicate: odd("duplicate", &r.duplicate)?,
+            reorder: odd("reorder", &r.reorder)?,
+        };
+        if odds.loss + odds.duplicate + odds.reorder > Odds::WHOLE {
+            return Err(self.error(
+                raw.span(),
+                field,
+                "loss, duplicate and reorder add up to more than 1",
+            ));
+        }
+        Ok(odds)
     }
 
     fn duration(&self, field: &str, s: &Spanned<String>) -> Result<Duration, Error> {
@@ -1138,12 +1177,13 @@ impl Locator<'_> {
             f.latency.is_some(),
             f.clock.is_some(),
             f.buggify.is_some(),
+            f.messages.is_some(),
         ];
         if kinds.iter().filter(|&&k| k).count() != 1 {
             return Err(self.error(
                 f.at.span(),
                 &format!("fault[{i}]"),
-                "needs exactly one of partition, crash, latency, clock, buggify",
+                "needs exactly one of partition, crash, latency, clock, buggify, messages",
             ));
         }
         let after = |d: &Option<Spanned<String>>, name: &str| {
@@ -1245,6 +1285,19 @@ impl Locator<'_> {
                 at,
                 fault: Fault::Buggify { on },
                 undo: restore.map(|r| (r, Fault::Buggify { on: !on })),
+            });
+        } else if let Some(m) = &f.messages {
+            misplaced(&f.heal_after, "heal_after", "partition")?;
+            misplaced(&f.restart_after, "restart_after", "crash")?;
+            let odds = self.odds(&field("messages"), m)?;
+            let restore = after(&f.restore_after, "restore_after")?;
+            out.push(Spec {
+                at,
+                fault: Fault::Messages { odds },
+                undo: restore.map(|r| {
+                    let odds = Odds::default();
+                    (r, Fault::Messages { odds })
+                }),
             });
         } else if let Some(c) = &f.clock {
             misplaced(&f.heal_after, "heal_after", "partition")?;

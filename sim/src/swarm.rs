@@ -11,12 +11,19 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
 
-use crate::faults::{Fault, Spec};
+use crate::faults::{Fault, Odds, Spec};
 use crate::scenario::{ages_well, client_names, server_names, Scenario};
 use crate::world::stream;
 
 /// The fault kinds a swarm may switch on.
-pub const KINDS: &[&str] = &["partition", "crash", "latency", "clock", "buggify"];
+pub const KINDS: &[&str] = &[
+    "partition",
+    "crash",
+    "latency",
+    "clock",
+    "buggify",
+    "messages",
+];
 
 /// The most faults of one kind a seed draws.
 const MOST: usize = 16;
@@ -179,6 +186,24 @@ impl Draw {
                         by: sign * by.as_nanos() as i128,
                     },
                     undo: None,
+                }
+            }
+            "messages" => {
+                // Each between 1% and 10%: enough to strike every exchange of a run, not
+                // so much that nothing gets through.
+                let mut odd = || self.rng.random_range(Odds::WHOLE / 100..=Odds::WHOLE / 10);
+                let odds = Odds {
+                    loss: odd(),
+                    duplicate: odd(),
+                    reorder: odd(),
+                };
+                let off = Fault::Messages {
+                    odds: Odds::default(),
+                };
+                Spec {
+                    at,
+                    fault: Fault::Messages { odds },
+                    undo: Some((self.between(short, long), off)),
                 }
             }
             other => unreachable!("scenario validation admits no swarm fault kind {other:?}"),

@@ -387,6 +387,39 @@ fn buggify_is_a_fault() {
     assert_eq!(timeline, ["buggify on", "buggify off"]);
 }
 
+#[test]
+fn message_faults() {
+    let fault = "[[fault]]\nat = \"1s\"\nmessages = { loss = 0.05, duplicate = 0, reorder = 0.125 }\nrestore_after = \"2s\"\n";
+    let s = parse(&format!("{GOOD}{fault}")).unwrap();
+    let timeline: Vec<String> = s.faults.iter().map(|(_, f)| f.to_string()).collect();
+    assert_eq!(
+        timeline,
+        [
+            "messages loss 5% duplicate 0% reorder 12.5%",
+            "messages off"
+        ]
+    );
+    // As a shrinker writes it back, it reads the same.
+    let faults = vec![toml::Value::Table(s.specs[0].to_toml())];
+    let written = toml::to_string(&toml::Table::from_iter([("fault".into(), faults.into())]));
+    let again = parse(&format!("{GOOD}{}", written.unwrap())).unwrap();
+    assert_eq!(again.specs, s.specs);
+
+    let (line, field, message) = rejected("[[fault]]\nat = \"1s\"\nmessages = { loss = 1.5 }\n");
+    assert_eq!((line, field.as_str()), (13, "fault[1].messages.loss"));
+    assert!(message.contains("not a chance"), "{message}");
+    let (line, field, message) =
+        rejected("[[fault]]\nat = \"1s\"\nmessages = { loss = 0.6, reorder = 0.6 }\n");
+    assert_eq!((line, field.as_str()), (13, "fault[1].messages"));
+    assert!(message.contains("more than 1"), "{message}");
+    let (line, field, message) = rejected("[[fault]]\nat = \"1s\"\nmessages = { lose = 0.1 }\n");
+    assert_eq!((line, field.as_str()), (13, "fault[1].messages"));
+    assert!(message.contains("lose"), "{message}");
+    let (line, field, _) =
+        rejected("[[fault]]\nat = \"1s\"\nmessages = { loss = 0.1 }\nheal_after = \"1s\"\n");
+    assert_eq!((line, field.as_str()), (14, "fault[1].heal_after"));
+}
+
 // Found by tests/scenario_fuzz.rs, or by reading what it exercised.
 
 #[test]

@@ -225,6 +225,10 @@ const KEYS: &[&str] = &[
     "restore_after",
     "clock",
     "jump",
+    "messages",
+    "loss",
+    "duplicate",
+    "reorder",
     "linearizable",
     "history",
     "value_cap",
@@ -476,6 +480,11 @@ fn fault() -> impl Strategy<Value = String> {
             select(&["\"+2s\"", "\"-500ms\"", "\"1s\"", "\"-\"", "\"+-1s\""][..])
         )
             .prop_map(|(h, j)| format!("clock = {h}\njump = {j}\n")),
+        (
+            select(&["loss", "duplicate", "reorder", "lost"][..]),
+            select(&["0", "0.05", "1", "1.5", "-0.1", "nan", "\"5%\""][..])
+        )
+            .prop_map(|(k, v)| format!("messages = {{ {k} = {v}, loss = 0.5 }}\n")),
     ];
     let extra = table(&[
         ("oneway", &["true", "false"]),

@@ -1,5 +1,11 @@
 //! Connections that carry whole messages: frames of a big-endian `u32` length and a
 //! `serde_json` body, over turmoil TCP.
+//!
+//! This is where message faults strike ([`crate::world::fate`]): while a scenario's
+//! `messages` fault is on, a frame may be lost (the connection stays open, as over a lossy
+//! datagram network), sent twice, or held back to go after the next frame on its
+//! connection. A backend over frames must therefore tell a lost, repeated or late message
+//! from a fresh one, as one over UDP must.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -10,7 +16,7 @@ use tokio::task::AbortHandle;
 use turmoil::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use turmoil::net::TcpStream;
 
-use crate::world::PORT;
+use crate::world::{fate, Fate, PORT};
 
 /// A bound on a frame, so that a garbled length cannot ask for gigabytes.
 const MAX_FRAME: u32 = 64 << 20;
@@ -22,6 +28,10 @@ pub struct Conn<M> {
     write: OwnedWriteHalf,
     frames: mpsc::UnboundedReceiver<M>,
     reader: AbortHandle,
+    /// Frames held back by a message fault, to go after the next frame sent.
+    held: Vec<u8>,
+    /// The hosts' addresses, `from->to`, which a message's fate is drawn from.
+    link: String,
 }
 
 impl<M: Serialize + DeserializeOwned + 'static> Conn<M> {
@@ -31,6 +41,9 @@ impl<M: Serialize + DeserializeOwned + 'static> Conn<M> {
     }
 
     pub fn new(stream: TcpStream) -> Conn<M> {
+        let ip =
+            |a: io::Result<std::net::SocketAddr>| a.map_or(String::new(), |a| a.ip().to_string());
+        let link = format!("{}->{}", ip(stream.local_addr()), ip(stream.peer_addr()));
         let (mut read, write) = stream.into_split();
         let (tx, frames) = mpsc::unbounded_channel();
         let reader = tokio::task::spawn_local(async move {
@@ -45,14 +58,27 @@ impl<M: Serialize + DeserializeOwned + 'static> Conn<M> {
             write,
             frames,
             reader,
+            held: Vec::new(),
+            link,
         }
     }
 
-    /// Send one frame; a turmoil write is a single segment, so it goes whole or not at all.
+    /// Send one frame, unless a message fault decides otherwise; a turmoil write is a
+    /// single segment, so what is written goes whole or not at all.
     pub async fn send(&mut self, msg: &M) -> io::Result<()> {
         let body = serde_json::to_vec(msg)?;
         let mut frame = (body.len() as u32).to_be_bytes().to_vec();
         frame.extend_from_slice(&body);
+        match fate(&self.link, &frame) {
+            Fate::Sent => {}
+            Fate::Lost => return Ok(()),
+            Fate::Twice => frame.extend_from_within(..),
+            Fate::Held => {
+                self.held.extend_from_slice(&frame);
+                return Ok(());
+            }
+        }
+        frame.append(&mut self.held);
         self.write.write_all(&frame).await
     }
 

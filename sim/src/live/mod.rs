@@ -96,6 +96,13 @@ pub fn applicable(scenario: &Scenario) -> Result<(), String> {
                     "it switches BUGGIFY on; a real server has no squall fault points".into(),
                 )
             }
+            Fault::Messages { .. } => {
+                return Err(
+                    "it loses and repeats squall's own messages; a real server speaks its own \
+                     wire protocol"
+                        .into(),
+                )
+            }
             Fault::Partition { .. } | Fault::Heal { .. } | Fault::Latency { .. } => {}
         }
     }
@@ -327,8 +334,8 @@ async fn apply(fault: &Fault, live: &Live) -> Result<bool, String> {
                 .map_err(|e| e.to_string())?
                 .map(|()| true);
         }
-        Fault::Clock { .. } | Fault::Buggify { .. } => {
-            unreachable!("applicable() admits no clock or buggify fault")
+        Fault::Clock { .. } | Fault::Buggify { .. } | Fault::Messages { .. } => {
+            unreachable!("applicable() admits no clock, buggify or messages fault")
         }
     };
     let proxies = &live.proxies;

@@ -205,8 +205,8 @@ fn at<O, R>(e: &Event<O, R>) -> Nanos {
 }
 
 /// The faults as bands: (index, kind, start, end, what). A partition lasts until the heal of
-/// the same groups, a crash until the restart of the host, a latency change until the next
-/// one; anything not undone lasts to `end`, and a clock jump is an instant.
+/// the same groups, a crash until the restart of the host, a latency or message-fault change
+/// until the next one; anything not undone lasts to `end`, and a clock jump is an instant.
 fn bands<O, R>(history: &History<O, R>, end: Nanos) -> Vec<(usize, String, Nanos, Nanos, String)> {
     let mut open: BTreeMap<String, usize> = BTreeMap::new();
     let mut out: Vec<(usize, String, Nanos, Nanos, String)> = Vec::new();
@@ -218,7 +218,7 @@ fn bands<O, R>(history: &History<O, R>, end: Nanos) -> Vec<(usize, String, Nanos
         let (key, undoes) = match verb {
             "heal" => (format!("partition {rest}"), true),
             "restart" => (format!("crash {rest}"), true),
-            "latency" => ("latency".to_string(), open.contains_key("latency")),
+            "latency" | "messages" => (verb.to_string(), open.contains_key(verb)),
             _ => (what.clone(), false),
         };
         if undoes {
@@ -228,7 +228,7 @@ fn bands<O, R>(history: &History<O, R>, end: Nanos) -> Vec<(usize, String, Nanos
                 continue;
             }
         }
-        let lasting = matches!(verb, "partition" | "crash" | "latency");
+        let lasting = matches!(verb, "partition" | "crash" | "latency" | "messages");
         if lasting {
             open.insert(key, out.len());
         }
@@ -290,6 +290,7 @@ h1 { font-size: 1.2em; }
 .fault.partition { fill: #f80; }
 .fault.crash { fill: #f00; }
 .fault.latency { fill: #08f; }
+.fault.messages { fill: #0a8; }
 .fault.clock { fill: #a0a; fill-opacity: 0.6; }
 .legend .key { display: inline-block; width: 1.4em; height: 0.8em; margin: 0 0.3em 0 1em; border: 1px solid #555; }
 .key.ok { background: #8fc98f; } .key.fail { background: #e7c26b; } .key.unknown { background: #c8c8e8; }

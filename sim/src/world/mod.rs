@@ -16,12 +16,13 @@ use crate::plan::{Plan, Step};
 use crate::protocol::{Caller, Protocol, System};
 use crate::scenario::{server_names, Scenario};
 
-mod buggify;
 mod clock;
+mod dice;
 pub mod disk;
 
 pub use clock::Clock;
 use clock::Clocks;
+pub use dice::{fate, Fate};
 pub use disk::Disk;
 
 /// The software a host runs: a future that turmoil polls until it ends or the host crashes.
@@ -65,9 +66,9 @@ impl Node {
     }
 
     /// Whether the BUGGIFY fault point `name` fires now: true now and then on seeds whose
-    /// scenario switches `buggify` on, never otherwise ([`buggify`]).
+    /// scenario switches `buggify` on, never otherwise ([`dice`]).
     pub fn buggify(&self, name: &str) -> bool {
-        buggify::fires(name)
+        dice::fires(name)
     }
 
     /// A fresh RNG stream of this host's own for `purpose`: the same seed, host and purpose
@@ -126,7 +127,7 @@ pub fn run<P: Protocol>(
 
     let servers = server_names(scenario.servers);
     let clocks = Clocks::default();
-    let points = buggify::Points::start(plan.seed);
+    let dice = dice::Dice::start(plan.seed);
     let mut disks = BTreeMap::new();
     for name in &servers {
         let node = Node::new(name, &servers, plan.seed, scenario.timeout, &clocks);
@@ -194,8 +195,10 @@ pub fn run<P: Protocol>(
         let now = sim.elapsed();
         while let Some((_, fault)) = faults.next_if(|(at, _)| *at <= now) {
             apply(&mut sim, &disks, &clocks, fault);
-            if let Fault::Buggify { on } = fault {
-                points.switch(*on);
+            match fault {
+                Fault::Buggify { on } => dice.buggify(*on),
+                Fault::Messages { odds } => dice.messages(*odds),
+                _ => {}
             }
             recorder.borrow_mut().history.events.push(Event::Fault {
                 at: nanos(now),
@@ -288,7 +291,7 @@ fn apply(sim: &mut turmoil::Sim, disks: &BTreeMap<String, Disk>, clocks: &Clocks
         Fault::Restart { host } => sim.bounce(host.as_str()),
         Fault::Latency { max } => sim.set_max_message_latency(*max),
         Fault::Clock { host, by } => clocks.jump(host, *by),
-        Fault::Buggify { .. } => {}
+        Fault::Buggify { .. } | Fault::Messages { .. } => {}
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use squall::faults::Fault;
 use squall::scenario::{self, Scenario};
 
 /// The project's top folder.
@@ -36,15 +37,18 @@ pub fn scenarios() -> Vec<Scenario> {
 }
 
 /// The scenarios of `protocol` that live mode runs on `backend`: every one but the swarm
-/// scenarios, which it declines (a swarm may draw clock jumps, which a real server's clock
-/// does not take).
+/// scenarios and those with message faults, which it declines (a swarm may draw clock
+/// jumps, which a real server's clock does not take; message faults strike squall's own
+/// transport, which a real server does not speak).
 pub fn live_scenarios(protocol: &str, backend: &str) -> Vec<Scenario> {
     let mut live = Vec::new();
     for s in scenarios().into_iter().filter(|s| s.protocol == protocol) {
         let applicable = squall::sweep::applicable(&s, backend);
-        if s.swarm.is_some() {
-            let why = applicable.expect_err("live mode declines a swarm scenario");
-            assert!(why.contains("swarm"), "{}: {why}", s.path.display());
+        let messages = (s.faults.iter()).any(|(_, f)| matches!(f, Fault::Messages { .. }));
+        if s.swarm.is_some() || messages {
+            let why = applicable.expect_err("live mode declines swarms and message faults");
+            let because = if messages { "messages" } else { "swarm" };
+            assert!(why.contains(because), "{}: {why}", s.path.display());
         } else {
             assert_eq!(applicable, Ok(()), "{}", s.path.display());
             live.push(s);

@@ -192,6 +192,13 @@ pub const BACKENDS: &[Info] = &[
         kind: Kind::Mutant,
         about: "watches ignore max_age: a state sync shows writes that aged out",
     },
+    Info {
+        name: "kv/mutant-watch-trust-stream",
+        protocols: &["watch"],
+        kind: Kind::Mutant,
+        about:
+            "a watch delivers what its stream brings, unchecked for lost, repeated or late messages",
+    },
 ];
 
 /// Watch `w` for its listening time: what it delivered, and how it ended.

@@ -96,9 +96,14 @@ impl System<Streams> for Server {
     }
 
     fn lacks(&self) -> Vec<(Capability, &'static str)> {
+        let http = (
+            Capability::Frames,
+            "it speaks HTTP through hyper, not squall's frames",
+        );
         match self {
-            Server::Reference(_) => Vec::new(),
+            Server::Reference(_) => vec![http],
             Server::Real => vec![
+                http,
                 (
                     Capability::Durable,
                     "InMemoryStorage loses every stream when its host crashes",

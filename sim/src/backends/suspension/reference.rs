@@ -27,6 +27,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::task::spawn_local;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 use turmoil::net::TcpListener;
@@ -179,29 +180,48 @@ impl Server {
         Ok(())
     }
 
+    /// Serve one connection. Requests are handled side by side, as they arrive (a repeated
+    /// one may come while the first is still under way), and each reply is sent when ready.
     async fn session(self: Rc<Self>, mut conn: frame::Conn<Msg>) {
-        while let Some(msg) = conn.recv().await {
-            let Msg::Request { client, seq, op } = msg else {
-                return;
-            };
-            let prior = self.done.borrow().get(&client).cloned();
-            let ret = match prior {
-                Some((s, _)) if s > seq => continue,
-                Some((s, ret)) if s == seq => ret,
-                _ => self.request(&client, seq, &op).await,
-            };
-            let reply = Msg::Reply { seq, ret };
-            // BUGGIFY: a slow reply; the client may resend, and dedup answers it.
-            if self.node.buggify("suspension/delay-reply") {
-                sleep(self.node.timeout / 2).await;
-            }
-            if !matches!(
-                timeout(self.node.timeout / 4, conn.send(&reply)).await,
-                Ok(Ok(()))
-            ) {
-                return;
+        let (tx, mut replies) = mpsc::unbounded_channel();
+        loop {
+            tokio::select! {
+                msg = conn.recv() => {
+                    let Some(Msg::Request { client, seq, op }) = msg else {
+                        return;
+                    };
+                    spawn_local(self.clone().answer(client, seq, op, tx.clone()));
+                }
+                Some(reply) = replies.recv() => {
+                    let sent = timeout(self.node.timeout / 4, conn.send(&reply)).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        return;
+                    }
+                }
             }
         }
+    }
+
+    /// Answer request `seq` of `client` into `replies`; nothing for a request older than
+    /// the client's last.
+    async fn answer(
+        self: Rc<Self>,
+        client: String,
+        seq: u64,
+        op: SuspOp,
+        replies: mpsc::UnboundedSender<Msg>,
+    ) {
+        let prior = self.done.borrow().get(&client).cloned();
+        let ret = match prior {
+            Some((s, _)) if s > seq => return,
+            Some((s, ret)) if s == seq => ret,
+            _ => self.request(&client, seq, &op).await,
+        };
+        // BUGGIFY: a slow reply; the client may resend, and dedup answers it.
+        if self.node.buggify("suspension/delay-reply") {
+            sleep(self.node.timeout / 2).await;
+        }
+        let _ = replies.send(Msg::Reply { seq, ret });
     }
 
     /// Apply a client's request, durably, and remember its answer.

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 
-use super::wire::{Conn, Msg};
+use super::wire::{Conn, Msg, Watched};
 use super::Bug;
 use crate::backends::kv::{KvPurge, KvReader, KvWatcher, KvWriter};
 use crate::world::Node;
@@ -226,16 +226,31 @@ impl KvWatcher for Client {
                 };
                 let sent = matches!(timeout(self.retry, conn.send(&request)).await, Ok(Ok(())));
                 let mut lose = sent && reconnected && self.bug == Some(Bug::DropOnReconnect);
+                let mut next = 0;
                 while let Ok(Some(msg)) = timeout(self.retry, conn.recv()).await {
-                    let updates = match msg {
-                        Msg::Sync { updates, rev } => {
+                    let Msg::Watched { n, watched } = msg else {
+                        break;
+                    };
+                    if self.bug == Some(Bug::TrustStream) {
+                        next = n;
+                    }
+                    if n < next {
+                        // A repeat, or one that came late: delivered already.
+                        continue;
+                    }
+                    if n > next {
+                        // One went missing: resume from the cursor on a fresh stream.
+                        break;
+                    }
+                    next += 1;
+                    let updates = match watched {
+                        Watched::Sync { updates, rev } => {
                             cursor = Some(rev);
                             updates
                         }
-                        Msg::Updates { updates } => updates,
-                        Msg::Beat => continue,
-                        Msg::Expired => return Err(KvError::CursorExpired),
-                        _ => break,
+                        Watched::Updates { updates } => updates,
+                        Watched::Beat => continue,
+                        Watched::Expired => return Err(KvError::CursorExpired),
                     };
                     for u in updates {
                         cursor = cursor.max(Some(u.rev()));
@@ -248,7 +263,7 @@ impl KvWatcher for Client {
                     }
                 }
             }
-            // Broken or silent: turmoil TCP may have lost bytes for good, so start afresh.
+            // Broken, silent or out of turn: start afresh.
             reconnected = true;
             sleep(self.retry).await;
         }

@@ -73,10 +73,13 @@ pub enum Bug {
     RelistNoMarkers,
     /// Watches ignore `max_age`: a state sync shows aged-out writes, a resume needs none.
     IgnoreMaxAge,
+    /// A watch trusts its stream: it delivers what comes, unchecked for a lost, repeated or
+    /// late message.
+    TrustStream,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 10] = [
+    pub const ALL: [Bug; 11] = [
         Bug::StaleRead,
         Bug::LostWrite,
         Bug::RevisionReset,
@@ -87,6 +90,7 @@ impl Bug {
         Bug::SkipCompacted,
         Bug::RelistNoMarkers,
         Bug::IgnoreMaxAge,
+        Bug::TrustStream,
     ];
 
     /// The backend's name on the command line.
@@ -102,6 +106,7 @@ impl Bug {
             Bug::SkipCompacted => "kv/mutant-watch-skip-compacted",
             Bug::RelistNoMarkers => "kv/mutant-watch-relist-no-markers",
             Bug::IgnoreMaxAge => "kv/mutant-watch-ignore-max-age",
+            Bug::TrustStream => "kv/mutant-watch-trust-stream",
         }
     }
 }

@@ -20,7 +20,7 @@ use tokio::time::{sleep, timeout};
 use turmoil::net::TcpListener;
 
 use super::bucket::{answer, update, Bucket, Write};
-use super::wire::{Conn, Msg, Record};
+use super::wire::{Conn, Msg, Record, Watched};
 use super::Bug;
 use crate::world::{Node, PORT};
 
@@ -100,7 +100,7 @@ impl State {
         bug: Option<Bug>,
         retention: Retention,
         now: u64,
-    ) -> (Msg, usize) {
+    ) -> (Watched, usize) {
         let aged = aged(retention, now).filter(|_| bug != Some(Bug::IgnoreMaxAge));
         let Some(cursor) = from else {
             let mut updates = self.bucket.sync(scope, aged);
@@ -108,7 +108,7 @@ impl State {
                 updates.retain(|u| matches!(u, Update::Put { .. }));
             }
             let rev = self.bucket.rev();
-            return (Msg::Sync { updates, rev }, self.log.len());
+            return (Watched::Sync { updates, rev }, self.log.len());
         };
         let after = match bug {
             Some(Bug::ResumeAtCursor) => cursor.saturating_sub(1),
@@ -119,16 +119,16 @@ impl State {
         let dropped = dropped(records, retention.history, aged);
         let needed = |(r, d): (&Record, &bool)| *d && scope.covers(&r.key);
         if !records.iter().zip(&dropped).any(needed) {
-            return (Msg::Beat, start);
+            return (Watched::Beat, start);
         }
         if bug != Some(Bug::SkipCompacted) {
-            return (Msg::Expired, start);
+            return (Watched::Expired, start);
         }
         let updates = (records.iter().zip(&dropped))
             .filter(|&(r, d)| !d && scope.covers(&r.key))
             .map(|(r, _)| update(&r.key, &r.write, r.rev))
             .collect();
-        (Msg::Updates { updates }, self.log.len())
+        (Watched::Updates { updates }, self.log.len())
     }
 
     /// The records in `scope` from log index `next` on, as updates; `next` moves past them.
@@ -208,12 +208,7 @@ impl Replica {
                     len: self.append_from(start, entries),
                 },
                 Msg::Watch { scope, from } => return self.watch(conn, scope, from).await,
-                Msg::Reply { .. }
-                | Msg::Ack { .. }
-                | Msg::Sync { .. }
-                | Msg::Updates { .. }
-                | Msg::Beat
-                | Msg::Expired => return,
+                Msg::Reply { .. } | Msg::Ack { .. } | Msg::Watched { .. } => return,
             };
             // BUGGIFY: a slow reply, past the client's retry.
             if self.node.buggify("kv/delay-reply") {
@@ -397,23 +392,25 @@ impl Replica {
         let now = self.node.clock.now().as_nanos() as u64;
         let (mut msg, mut next) =
             (self.state.borrow()).start(&scope, from, self.bug, self.retention, now);
-        loop {
-            let sent = matches!(timeout(self.retry, conn.send(&msg)).await, Ok(Ok(())));
-            if !sent || matches!(msg, Msg::Expired) {
+        for n in 0.. {
+            let expired = matches!(msg, Watched::Expired);
+            let watched = Msg::Watched { n, watched: msg };
+            let sent = matches!(timeout(self.retry, conn.send(&watched)).await, Ok(Ok(())));
+            if !sent || expired {
                 return;
             }
             msg = loop {
                 grown.borrow_and_update();
                 let updates = self.state.borrow().updates(&scope, &mut next);
                 if !updates.is_empty() {
-                    break Msg::Updates { updates };
+                    break Watched::Updates { updates };
                 }
                 tokio::select! {
                     biased;
                     // A watcher sends nothing after its request: this is it hanging up.
                     _ = conn.recv() => return,
                     _ = grown.changed() => {}
-                    () = sleep(self.retry / 2) => break Msg::Beat,
+                    () = sleep(self.retry / 2) => break Watched::Beat,
                 }
             };
         }

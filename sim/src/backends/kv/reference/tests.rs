@@ -424,6 +424,7 @@ fn names() {
             "kv/mutant-watch-skip-compacted",
             "kv/mutant-watch-relist-no-markers",
             "kv/mutant-watch-ignore-max-age",
+            "kv/mutant-watch-trust-stream",
         ]
     );
 }

@@ -35,13 +35,22 @@ pub enum Msg {
     /// Client to primary: stream the writes in `scope`, after a state sync or from cursor
     /// `from`. The connection carries that stream from then on.
     Watch { scope: Scope, from: Option<Rev> },
-    /// Primary to watcher: the last write of every key in scope as of revision `rev`.
+    /// Primary to watcher: message `n` of a watch stream, numbered from 0 so that the
+    /// watcher can tell a lost, repeated or late one.
+    Watched { n: u64, watched: Watched },
+}
+
+/// What a watch stream carries.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Watched {
+    /// The last write of every key in scope as of revision `rev`.
     Sync { updates: Vec<Update>, rev: Rev },
-    /// Primary to watcher: writes in scope, in revision order.
+    /// Writes in scope, in revision order.
     Updates { updates: Vec<Update> },
-    /// Primary to watcher: nothing new, the stream is alive.
+    /// Nothing new, the stream is alive.
     Beat,
-    /// Primary to watcher: retention dropped a write the cursor needs.
+    /// Retention dropped a write the cursor needs.
     Expired,
 }
 

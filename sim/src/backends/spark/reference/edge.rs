@@ -69,12 +69,19 @@ impl Edge {
     }
 
     async fn session(self: Rc<Self>, mut conn: Conn) {
+        // A client sends its invocations in order, each once: one at or below the last seen
+        // is a message repeated or held back on the way, and must not run again.
+        let mut last = 0;
         while let Some(msg) = conn.recv().await {
             let reply = match msg {
-                Msg::Invoke { seq, invocation } => Msg::Results {
-                    seq,
-                    results: self.invoke(&invocation).await,
-                },
+                Msg::Invoke { seq, .. } if seq <= last => continue,
+                Msg::Invoke { seq, invocation } => {
+                    last = seq;
+                    Msg::Results {
+                        seq,
+                        results: self.invoke(&invocation).await,
+                    }
+                }
                 Msg::Fetch { keys } => Msg::Fetched {
                     entries: self.lend(&keys),
                 },
