@@ -20,7 +20,7 @@ use crate::world::{Node, Software};
 pub trait Protocol: 'static {
     /// The protocol's name in scenario files, e.g. `kv`.
     const NAME: &'static str;
-    type Op: Clone + Debug + Display + Serialize + DeserializeOwned + 'static;
+    type Op: Clone + Debug + Display + PartialEq + Serialize + DeserializeOwned + 'static;
     type Ret: Clone + Debug + Display + Answer + Serialize + DeserializeOwned + 'static;
     type Model: Model<Op = Self::Op, Ret = Self::Ret> + Default;
     /// An operation as a plan holds it, before the client fills in what only the run can
@@ -149,6 +149,12 @@ pub trait Caller<P: Protocol> {
     /// when it sent it (the millisecond a real server applied it); `None`, the default: as
     /// sent.
     fn ran(&mut self, _op: &P::Op) -> Option<P::Op> {
+        None
+    }
+    /// An earlier operation whose outcome was unknown, as sent and as it ran, once the
+    /// backend has learned during a later call that it did run (the millisecond a real
+    /// server applied it); asked after every call. `None`, the default: unknown as sent.
+    fn settled(&mut self) -> Option<(P::Op, P::Op)> {
         None
     }
 }

@@ -13,10 +13,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use squall::backends::suspension::redis::{Library, Redis};
 use squall::backends::suspension::SuspClient;
+use squall::live::{Flavor, Proxy, Way};
 use squall::protocol::Protocol;
 use squall::scenario::Scenario;
 use squall::workload::suspension::{params, Suspension};
-use squall_models::suspension::{State, SuspRet, Suspension as Model};
+use squall_models::suspension::{Params, State, SuspOp, SuspRet, Suspension as Model};
+use squall_models::Answer as _;
 use squall_models::Model as _;
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -84,28 +86,24 @@ fn start() -> (Server, String) {
     (Server(child), format!("redis://127.0.0.1:{port}/"))
 }
 
+/// A client of the server at `url` once it is up, the library loaded.
+async fn connect(url: &str, params: Params) -> Redis {
+    for _ in 0..100 {
+        let mut r = Redis::new(url, "squall_lua", params.clone(), Duration::from_secs(5));
+        match Library::acquire(&mut r).await {
+            Ok(()) => return r,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    panic!("redis-server did not come up")
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn the_model_accepts_what_the_lua_answers() {
     let (_server, url) = start();
     let scenario = Scenario::parse("differential.toml".as_ref(), SCENARIO).unwrap();
     let model = Model::new(params(&scenario));
-    let mut redis = None;
-    for _ in 0..100 {
-        let mut r = Redis::new(
-            &url,
-            "squall_lua",
-            model.params.clone(),
-            Duration::from_secs(5),
-        );
-        match Library::acquire(&mut r).await {
-            Ok(()) => {
-                redis = Some(r);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    let mut redis = redis.expect("redis-server did not come up");
+    let mut redis = connect(&url, model.params.clone()).await;
     let began = Instant::now();
     let (mut ops, mut sequences) = (0, 0);
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -180,4 +178,91 @@ fn kind(op: &str, ret: &SuspRet) -> String {
         other => other.to_string(),
     };
     format!("{} -> {head}", op.split(' ').next().unwrap_or(""))
+}
+
+/// An operation whose answer was lost is settled at the server's millisecond it ran, read
+/// back on a later call of its client (not one cut off before it could ask); one whose
+/// request was lost is left as it was sent.
+#[tokio::test(flavor = "current_thread")]
+async fn a_lost_answer_is_settled_when_it_ran() {
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            let (_server, url) = start();
+            let mut admin = connect(&url, Params::default()).await;
+            admin.reset().await.unwrap();
+            let addr = url.trim_start_matches("redis://").trim_end_matches('/');
+            let zero = (Duration::ZERO, Duration::ZERO);
+            let proxy = Proxy::start(addr.parse().unwrap(), zero, ChaCha8Rng::seed_from_u64(0))
+                .await
+                .unwrap();
+            let mut client = Redis::new(
+                &Flavor::Redis.url(proxy.addr()),
+                "squall_lua",
+                Params::default(),
+                Duration::from_secs(1),
+            );
+            let start = admin.time().await.unwrap();
+            let list = SuspOp::ListKids {
+                eid: "e0".into(),
+                now: start,
+            };
+            // One transaction, no read before it that a cut answer would stall; stamped a
+            // minute early, as no caller's clock would be.
+            let scan = |eid: &str| SuspOp::MarkExpired {
+                eid: eid.into(),
+                now: start - 60_000,
+            };
+            let patience = Duration::from_millis(300);
+            assert_eq!(settle(&mut client, &list).await, None);
+
+            // Answers cut: the scan runs; a call while requests are cut too cannot ask.
+            proxy.cut(Way::Down);
+            let before = admin.time().await.unwrap();
+            let lost = tokio::time::timeout(patience, client.call(&scan("e0"))).await;
+            assert!(lost.is_err(), "answers cut, yet {lost:?}");
+            let after = admin.time().await.unwrap();
+            proxy.cut(Way::Up);
+            let asked = tokio::time::timeout(patience, client.call(&list)).await;
+            assert!(asked.is_err(), "cut off, yet {asked:?}");
+            assert_eq!(client.settled(), None);
+            proxy.heal(Way::Up);
+            proxy.heal(Way::Down);
+            let (sent, ran) = settle(&mut client, &list)
+                .await
+                .expect("the scan ran, its answer lost");
+            assert_eq!(sent, scan("e0"));
+            let at = *ran.clone().now_mut();
+            assert!((before..=after).contains(&at), "{before}..={after}: {ran}");
+            assert_eq!(
+                ran,
+                SuspOp::MarkExpired {
+                    eid: "e0".into(),
+                    now: at
+                }
+            );
+
+            // Requests cut: the scan never ran.
+            proxy.cut(Way::Up);
+            let lost = tokio::time::timeout(patience, client.call(&scan("e1"))).await;
+            assert!(lost.is_err(), "requests cut, yet {lost:?}");
+            proxy.heal(Way::Up);
+            assert_eq!(settle(&mut client, &list).await, None);
+        })
+        .await;
+}
+
+/// What the first call of `op` that reaches the server settles (the first after a cut may
+/// find its connection reset, and sends nothing).
+async fn settle(client: &mut Redis, op: &SuspOp) -> Option<(SuspOp, SuspOp)> {
+    for _ in 0..3 {
+        let answer = client.call(op).await.unwrap();
+        let settled = client.settled();
+        if answer != SuspRet::NotConnected {
+            assert!(answer.is_ok(), "{answer}");
+            return settled;
+        }
+        assert_eq!(settled, None);
+    }
+    panic!("no connection after three calls")
 }

@@ -235,6 +235,8 @@ pub(crate) async fn drive<P: Protocol>(
     duration: Duration,
 ) -> turmoil::Result {
     let mut memory = P::Memory::default();
+    // The operations whose outcome was unknown, until the caller settles one.
+    let mut lost: Vec<(u64, P::Op)> = Vec::new();
     for step in steps {
         tokio::time::sleep(step.think).await;
         if recorder.borrow().time.now() >= duration {
@@ -242,7 +244,13 @@ pub(crate) async fn drive<P: Protocol>(
         }
         let op = P::op(&memory, &step.intent);
         let id = recorder.borrow_mut().invoke(client, op.clone());
-        match tokio::time::timeout(timeout, caller.call(&op)).await {
+        let outcome = tokio::time::timeout(timeout, caller.call(&op)).await;
+        if let Some((sent, ran)) = caller.settled() {
+            if let Some(i) = lost.iter().rposition(|(_, op)| *op == sent) {
+                recorder.borrow_mut().ran(lost.remove(i).0, ran);
+            }
+        }
+        match outcome {
             Ok(Ok(ret)) => {
                 let op = match caller.ran(&op) {
                     Some(ran) => recorder.borrow_mut().ran(id, ran),
@@ -251,12 +259,18 @@ pub(crate) async fn drive<P: Protocol>(
                 P::learn(&mut memory, &op, &ret);
                 recorder.borrow_mut().answer(client, id, ret);
             }
-            Ok(Err(why)) => recorder.borrow_mut().unknown(client, id, why),
-            Err(_) => recorder.borrow_mut().unknown(
-                client,
-                id,
-                format!("no answer within {}", humantime::format_duration(timeout)),
-            ),
+            Ok(Err(why)) => {
+                lost.push((id, op));
+                recorder.borrow_mut().unknown(client, id, why);
+            }
+            Err(_) => {
+                lost.push((id, op));
+                recorder.borrow_mut().unknown(
+                    client,
+                    id,
+                    format!("no answer within {}", humantime::format_duration(timeout)),
+                );
+            }
         }
     }
     Ok(())

@@ -28,6 +28,10 @@ pub trait SuspClient {
     fn ran(&mut self, _op: &SuspOp) -> Option<SuspOp> {
         None
     }
+    /// A lost operation, as sent and as it ran, once learned ([`Caller::settled`]).
+    fn settled(&mut self) -> Option<(SuspOp, SuspOp)> {
+        None
+    }
 }
 
 /// The suspension backends.
@@ -115,5 +119,9 @@ impl<C: SuspClient> Caller<Suspension> for C {
 
     fn ran(&mut self, op: &SuspOp) -> Option<SuspOp> {
         SuspClient::ran(self, op)
+    }
+
+    fn settled(&mut self) -> Option<(SuspOp, SuspOp)> {
+        SuspClient::settled(self)
     }
 }

@@ -14,8 +14,12 @@
 //!
 //! Time is the server's (`TIME` inside each function): each FCALL runs in a `MULTI` between
 //! two `TIME`s, and the history gets the millisecond of the first (claims and renewals tell
-//! it exactly: their answer is `now + ttl`). An operation whose answer was lost keeps the
-//! time its caller stamped when it sent it.
+//! it exactly: their answer is `now + ttl`). An operation whose answer was lost may still
+//! have run, later than its caller stamped it: every transaction also adds an entry to a
+//! stream of the client's own under the namespace (`XADD ... *` just before the FCALLs,
+//! whose entry id is the server's millisecond), naming the operation; on its next call the
+//! client reads it back, and if the lost operation ran, the history gets the millisecond
+//! it ran at ([`Caller::settled`]).
 //!
 //! The library itself ([`Library`]) is global on a server: squall loads it only if it is
 //! absent, uses it if it is byte for byte `ff-script` 0.2.0's, refuses a different library
@@ -52,6 +56,17 @@ pub struct Redis {
     ns: String,
     /// The server's millisecond at the operation's last FCALL, once known.
     at: Option<u64>,
+    /// The stream each transaction leaves its operation's number in, at the server's
+    /// millisecond.
+    record: String,
+    /// Operations this client has begun; the latest one's number.
+    begun: u64,
+    /// The latest operation sent and not (yet) answered, with its number.
+    open: Option<(u64, SuspOp)>,
+    /// An operation whose outcome was lost, until the record tells whether it ran.
+    lost: Option<(u64, SuspOp)>,
+    /// The lost operation as sent and as it ran, learned during the latest call.
+    settled: Option<(SuspOp, SuspOp)>,
 }
 
 /// Keys of execution `eid` in partition `tag`, as `ff-core`'s `keys.rs` names them.
@@ -136,6 +151,12 @@ impl Redis {
             model: Suspension::new(params),
             ns: ns.to_string(),
             at: None,
+            // One proxy a client: its URL names the client.
+            record: format!("squall:ran:{{{ns}:c}}:{url}"),
+            begun: 0,
+            open: None,
+            lost: None,
+            settled: None,
         }
     }
 
@@ -295,9 +316,12 @@ impl Redis {
             hget
         };
         let mut pipe = redis::pipe();
+        // The record's entry before the calls: its millisecond is at most the Lua's.
         pipe.atomic()
             .ignore_errors()
             .cmd("TIME")
+            .add_command(self.mark())
+            .ignore()
             .add_command(probe());
         for c in calls {
             let mut fcall = redis::cmd("FCALL");
@@ -571,6 +595,8 @@ impl Redis {
             let mut pipe = redis::pipe();
             pipe.atomic()
                 .cmd("TIME")
+                .add_command(self.mark())
+                .ignore()
                 .cmd("SET")
                 .arg(&alive)
                 .arg(worker)
@@ -664,10 +690,18 @@ impl Query for redis::Pipeline {
 impl SuspClient for Redis {
     async fn call(&mut self, op: &SuspOp) -> Result<SuspRet, String> {
         self.at = None;
-        if self.conn().await.is_err() {
+        self.settled = None;
+        if let Some(lost) = self.open.take() {
+            self.lost = Some(lost);
+        }
+        // Nothing was sent if either fails.
+        if self.conn().await.is_err() || self.settle().await.is_err() {
             return Ok(SuspRet::NotConnected);
         }
+        self.begun += 1;
+        self.open = Some((self.begun, op.clone()));
         let ret = self.run(op).await?;
+        self.open = None;
         // A claim's or renewal's answer is the server's `now + ttl`.
         let expires = match (op, &ret) {
             (SuspOp::Claim { ttl, .. } | SuspOp::Reclaim { ttl, .. }, SuspRet::Ok(f)) => {
@@ -687,9 +721,63 @@ impl SuspClient for Redis {
         *op.now_mut() = self.at.take()?;
         Some(op)
     }
+
+    fn settled(&mut self) -> Option<(SuspOp, SuspOp)> {
+        self.settled.take()
+    }
 }
 
 impl Redis {
+    /// The entry a transaction adds to the record: the current operation's number, at the
+    /// server's millisecond (the entry's id).
+    fn mark(&self) -> redis::Cmd {
+        let mut xadd = redis::cmd("XADD");
+        xadd.arg(&self.record)
+            .arg("MAXLEN")
+            .arg(1)
+            .arg("*")
+            .arg("op")
+            .arg(self.begun);
+        xadd
+    }
+
+    /// Whether the lost operation ran, from the record: `settled` set if it did. `Err` if
+    /// the connection failed, to be tried again on the next call; any other answer ends
+    /// the question.
+    async fn settle(&mut self) -> Result<(), String> {
+        let Some((n, op)) = self.lost.clone() else {
+            return Ok(());
+        };
+        let read = self
+            .cmd(
+                redis::cmd("XREVRANGE")
+                    .arg(&self.record)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1),
+            )
+            .await;
+        if read.is_err() && self.conn.is_none() {
+            return read.map(drop);
+        }
+        self.lost = None;
+        let Ok(v) = read else {
+            return Ok(());
+        };
+        // `[[id, ["op", number]]]`, or `[]` if no transaction of this client ran yet.
+        let latest = flat(&v);
+        if let [id, _, number] = latest.as_slice() {
+            let at = id.split('-').next().and_then(|ms| ms.parse().ok());
+            if let (Some(at), true) = (at, *number == n.to_string()) {
+                let mut ran = op.clone();
+                *ran.now_mut() = at;
+                self.settled = Some((op, ran));
+            }
+        }
+        Ok(())
+    }
+
     /// The FCALLs (or commands) of `op`.
     async fn run(&mut self, op: &SuspOp) -> Result<SuspRet, String> {
         let k = Keys::of(op.eid().unwrap_or("e0"), &self.ns);
@@ -1094,6 +1182,14 @@ fn strings(v: &Value) -> Vec<String> {
     match v {
         Value::Array(items) => items.iter().map(text).collect(),
         _ => vec![],
+    }
+}
+
+/// The strings of a nested array, depth first.
+fn flat(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(items) => items.iter().flat_map(flat).collect(),
+        v => vec![text(v)],
     }
 }
 
