@@ -10,7 +10,9 @@
 //!
 //! Message faults strike squall's own transport ([`crate::backends::frame`]): while a
 //! `messages` fault is on, each frame sent is lost, sent twice, held back to go after the
-//! next frame on its connection, or sent as it is, at the fault's odds.
+//! next frame on its connection, or sent as it is, at the fault's odds. The same draw gives
+//! each frame its latency above the scenario's minimum, which turmoil would otherwise draw
+//! from the one stream every message of the run shares.
 //!
 //! Every draw comes from the run's seed, so a run stays a function of it; outside a
 //! simulation (live mode) nothing fires and every message goes as it is.
@@ -19,6 +21,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::stream;
 use crate::faults::Odds;
@@ -35,8 +38,8 @@ struct Run {
     live: BTreeMap<String, bool>,
     fires: ChaCha8Rng,
     messages: Odds,
-    /// How often each message (by link and content) has been sent while faults were on.
-    sent: BTreeMap<[u8; 32], u32>,
+    /// How far above the minimum a frame's latency may go (nought: no draw).
+    latency: Duration,
 }
 
 /// A run's dice; put away when dropped.
@@ -50,7 +53,7 @@ impl Dice {
             live: BTreeMap::new(),
             fires: stream(seed, "buggify"),
             messages: Odds::default(),
-            sent: BTreeMap::new(),
+            latency: Duration::ZERO,
         }));
         Dice
     }
@@ -63,6 +66,11 @@ impl Dice {
     /// Set the odds of message faults (all nought: off).
     pub(crate) fn messages(&self, odds: Odds) {
         RUN.with_borrow_mut(|run| run.as_mut().map(|r| r.messages = odds));
+    }
+
+    /// Set how far above the minimum a frame's latency may go.
+    pub(crate) fn latency(&self, range: Duration) {
+        RUN.with_borrow_mut(|run| run.as_mut().map(|r| r.latency = range));
     }
 }
 
@@ -95,31 +103,36 @@ pub enum Fate {
     Held,
 }
 
-/// The fate of `message` sent now over `link`. It is drawn from the seed, the link, the
-/// message and how often it was sent before, not from one stream all messages share: so
-/// a shrinker that cuts other operations leaves this message's fate as it was. Nothing is
-/// drawn while message faults are off.
-pub fn fate(link: &str, message: &[u8]) -> Fate {
+/// What becomes of a message sent now over `link`, and how long it waits before it goes.
+///
+/// Both are drawn from the seed, the link, the simulated time and the message's place among
+/// those its connection sent at that time (`nth`), not from one stream all messages share:
+/// a shrinker that cuts some operations keeps the time of those it keeps, and so their
+/// messages' fates and latencies. Nothing is drawn while message faults and latency are
+/// both off.
+pub fn fate(link: &str, nth: u32) -> (Fate, Duration) {
     RUN.with_borrow_mut(|run| {
-        let Some(run) = run.as_mut().filter(|r| r.messages != Odds::default()) else {
-            return Fate::Sent;
+        let Some(run) = run
+            .as_mut()
+            .filter(|r| r.messages != Odds::default() || !r.latency.is_zero())
+        else {
+            return (Fate::Sent, Duration::ZERO);
         };
         let mut h = blake3::Hasher::new();
         h.update(&run.seed.to_le_bytes());
+        let now = turmoil::sim_elapsed().unwrap_or_default().as_nanos() as u64;
+        h.update(&now.to_le_bytes());
+        h.update(&nth.to_le_bytes());
         h.update(link.as_bytes());
-        h.update(&(message.len() as u64).to_le_bytes());
-        h.update(message);
-        let again = run.sent.entry(*h.finalize().as_bytes()).or_default();
-        h.update(&again.to_le_bytes());
-        *again += 1;
-        let die = u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().expect("8 bytes"));
-        let roll = (die % u64::from(Odds::WHOLE)) as u32;
+        let die = h.finalize();
+        let die = |i: usize| u64::from_le_bytes(die.as_bytes()[i..i + 8].try_into().expect("8"));
+        let roll = (die(0) % u64::from(Odds::WHOLE)) as u32;
         let Odds {
             loss,
             duplicate,
             reorder,
         } = run.messages;
-        if roll < loss {
+        let fate = if roll < loss {
             Fate::Lost
         } else if roll < loss + duplicate {
             Fate::Twice
@@ -127,8 +140,18 @@ pub fn fate(link: &str, message: &[u8]) -> Fate {
             Fate::Held
         } else {
             Fate::Sent
-        }
+        };
+        (fate, delay(run.latency, die(8)))
     })
+}
+
+/// A latency within `range`, from a die: exponential with mean a fifth of the range, cut
+/// at its end, in whole milliseconds, as turmoil draws its own.
+fn delay(range: Duration, die: u64) -> Duration {
+    let range = range.as_millis() as u64;
+    let uniform = (die >> 11) as f64 / (1u64 << 53) as f64;
+    let times = -(1.0 - uniform).ln() / 5.0;
+    Duration::from_millis(((range as f64 * times) as u64).min(range))
 }
 
 #[cfg(test)]
@@ -138,9 +161,7 @@ mod tests {
     fn fates(seed: u64, odds: Odds, n: usize) -> Vec<Fate> {
         let dice = Dice::start(seed);
         dice.messages(odds);
-        (0..n)
-            .map(|i| fate("a->b", &(i % 7).to_le_bytes()))
-            .collect()
+        (0..n as u32).map(|i| fate("a->b", i).0).collect()
     }
 
     #[test]
@@ -170,6 +191,25 @@ mod tests {
         assert!(fates(1, Odds::default(), 100)
             .iter()
             .all(|&f| f == Fate::Sent));
-        assert_eq!(fate("a->b", b"m"), Fate::Sent, "no run on this thread");
+        assert_eq!(
+            fate("a->b", 0),
+            (Fate::Sent, Duration::ZERO),
+            "no run on this thread"
+        );
+    }
+
+    #[test]
+    fn latencies_stay_in_range_and_lean_low() {
+        let dice = Dice::start(3);
+        dice.latency(Duration::from_millis(100));
+        let drawn: Vec<u128> = (0..10_000u32)
+            .map(|i| fate("a->b", i).1.as_millis())
+            .collect();
+        assert!(drawn.iter().all(|&d| d <= 100));
+        // Exponential with mean 20 ms: about 63% below the mean, about 0.7% cut at 100 ms.
+        let below = drawn.iter().filter(|&&d| d < 20).count();
+        assert!(below.abs_diff(6321) < 300, "{below} below the mean");
+        let cut = drawn.iter().filter(|&&d| d == 100).count();
+        assert!(cut < 150, "{cut} at the end of the range");
     }
 }

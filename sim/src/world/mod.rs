@@ -13,7 +13,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use crate::faults::Fault;
 use crate::history::{Event, History, Nanos};
 use crate::plan::{Plan, Step};
-use crate::protocol::{Caller, Protocol, System};
+use crate::protocol::{Caller, Capability, Protocol, System};
 use crate::scenario::{server_names, Scenario};
 
 mod clock;
@@ -115,12 +115,16 @@ pub fn run<P: Protocol>(
             humantime::format_duration(watchdog)
         ));
     }
+    // Over squall's transport, a frame's latency above the minimum is drawn frame by frame
+    // (`frame`), so turmoil carries every message at the minimum.
+    let framed = !system.lacks().iter().any(|(c, _)| *c == Capability::Frames);
+    let (min, max) = scenario.latency;
     let mut sim = turmoil::Builder::new()
         .rng_seed(plan.seed)
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
         .tick_duration(TICK)
-        .min_message_latency(scenario.latency.0)
-        .max_message_latency(scenario.latency.1)
+        .min_message_latency(min)
+        .max_message_latency(if framed { min } else { max })
         // The loop below ends the run at `end`; turmoil's own limit must not.
         .simulation_duration(end + Duration::from_secs(1))
         .build();
@@ -128,6 +132,9 @@ pub fn run<P: Protocol>(
     let servers = server_names(scenario.servers);
     let clocks = Clocks::default();
     let dice = dice::Dice::start(plan.seed);
+    if framed {
+        dice.latency(max.saturating_sub(min));
+    }
     let mut disks = BTreeMap::new();
     for name in &servers {
         let node = Node::new(name, &servers, plan.seed, scenario.timeout, &clocks);
@@ -194,11 +201,11 @@ pub fn run<P: Protocol>(
     loop {
         let now = sim.elapsed();
         while let Some((_, fault)) = faults.next_if(|(at, _)| *at <= now) {
-            apply(&mut sim, &disks, &clocks, fault);
             match fault {
                 Fault::Buggify { on } => dice.buggify(*on),
                 Fault::Messages { odds } => dice.messages(*odds),
-                _ => {}
+                Fault::Latency { max } if framed => dice.latency(max.saturating_sub(min)),
+                _ => apply(&mut sim, &disks, &clocks, fault),
             }
             recorder.borrow_mut().history.events.push(Event::Fault {
                 at: nanos(now),

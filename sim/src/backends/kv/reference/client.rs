@@ -12,7 +12,6 @@
 
 use async_trait::async_trait;
 use rand::Rng;
-use rand_chacha::ChaCha8Rng;
 use squall_models::kv::{Entry, KvError, KvOp, KvRet, Rev};
 use squall_models::watch::{Scope, Update};
 use std::collections::BTreeMap;
@@ -33,15 +32,12 @@ pub struct Client {
     seq: u64,
     /// Open connections by server.
     conns: BTreeMap<String, Conn>,
-    /// Picks the server of a read, for the stale-read mutant.
-    reads: ChaCha8Rng,
 }
 
 impl Client {
     pub fn new(node: Node, bug: Option<Bug>) -> Client {
         Client {
             retry: super::retry(&node),
-            reads: node.rng("reads"),
             seq: 0,
             conns: BTreeMap::new(),
             node,
@@ -50,10 +46,14 @@ impl Client {
     }
 
     /// Which server to ask: the primary, unless the stale-read mutant spreads reads.
-    fn server(&mut self, op: &KvOp) -> String {
+    fn server(&self, op: &KvOp) -> String {
         let servers = &self.node.servers;
         let i = if self.bug == Some(Bug::StaleRead) && !op.is_write() {
-            self.reads.random_range(0..servers.len())
+            // Drawn for this read and the time it is asked, not from one stream of the
+            // client's: a shrinker's cut of another read leaves this pick alone.
+            let now = turmoil::sim_elapsed().unwrap_or_default().as_nanos();
+            let mut pick = self.node.rng(&format!("read {op} at {now}"));
+            pick.random_range(0..servers.len())
         } else {
             0
         };
