@@ -14,29 +14,6 @@ const BUDGET: u32 = 1000;
 /// "A few operations per client."
 const FEW: usize = 6;
 
-/// Mutants whose first failure does not shrink to a few operations yet, and why: a harness
-/// gap (issue 5 stays open for it), not a mutant to drop. `--include-ignored` runs them.
-const GAPS: &[(&str, &str)] = &[
-    (
-        "suspension/mutant-grace-off-by-one",
-        "the failure needs an operation to land within a millisecond of a lease's grace \
-         end; every cut moves the latency of every later message (turmoil draws all \
-         latencies from one stream), so no cut below ~200 operations reproduces it",
-    ),
-    (
-        "suspension/mutant-dedup-after-effect",
-        "first caught under message faults (suspension/messages.toml seed 1: a resend races \
-         the 100 ms window); a message's fate is drawn from its content, which holds the \
-         client's sequence number, so cutting an earlier operation of the same client \
-         changes the fate of every later message and the race is lost below ~50 operations",
-    ),
-    (
-        "kv/mutant-stale-read",
-        "stops at 10 operations on one client (kv/latency.toml seed 0): no single cut of \
-         those reproduces the stale read",
-    ),
-];
-
 fn main() {
     let args = Arguments::from_args();
     let scenarios = common::scenarios();
@@ -49,7 +26,6 @@ fn main() {
                 .filter(|s| b.serves(&s.protocol))
                 .cloned()
                 .collect();
-            let gap = GAPS.iter().any(|(name, _)| *name == b.name);
             Trial::test(b.name, move || {
                 let (s, seed) = common::first_catch(&scenarios, b.name)
                     .ok_or_else(|| format!("{} is not caught", b.name))?;
@@ -93,7 +69,6 @@ fn main() {
                 }
                 Ok(())
             })
-            .with_ignored_flag(gap)
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();
