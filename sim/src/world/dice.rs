@@ -198,6 +198,78 @@ mod tests {
         );
     }
 
+    /// When each of client `a`'s twenty frames reaches the server, in a simulation where
+    /// turmoil draws latency over a range of `theirs` and the transport over `ours`; with
+    /// `noise`, client `b` sends twenty frames of its own meanwhile.
+    fn arrivals(theirs: Duration, ours: Duration, noise: bool) -> Vec<(u32, Duration)> {
+        use crate::backends::frame::Conn;
+        use crate::world::PORT;
+        use std::cell::RefCell;
+        use std::rc::Rc;
+
+        let dice = Dice::start(9);
+        dice.latency(ours);
+        let mut sim = turmoil::Builder::new()
+            .rng_seed(9)
+            .tick_duration(Duration::from_millis(1))
+            .min_message_latency(Duration::from_millis(1))
+            .max_message_latency(Duration::from_millis(1) + theirs)
+            .build();
+        let got = Rc::new(RefCell::new(Vec::new()));
+        let seen = got.clone();
+        sim.host("server", move || {
+            let seen = seen.clone();
+            async move {
+                let listener = turmoil::net::TcpListener::bind(("0.0.0.0", PORT)).await?;
+                loop {
+                    let mut conn = Conn::<u32>::new(listener.accept().await?.0);
+                    let seen = seen.clone();
+                    tokio::task::spawn_local(async move {
+                        while let Some(n) = conn.recv().await {
+                            let at = turmoil::sim_elapsed().unwrap_or_default();
+                            seen.borrow_mut().push((n, at));
+                        }
+                    });
+                }
+            }
+        });
+        let send = |first: u32, gap: u64| async move {
+            let mut conn = Conn::<u32>::connect("server").await?;
+            for n in first..first + 20 {
+                conn.send(&n).await?;
+                tokio::time::sleep(Duration::from_millis(gap)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(())
+        };
+        sim.client("a", send(0, 3));
+        if noise {
+            sim.client("b", send(1000, 2));
+        }
+        sim.run().expect("the simulation runs");
+        let mut got = got.take();
+        got.retain(|&(n, _)| n < 1000);
+        got
+    }
+
+    #[test]
+    fn a_frame_keeps_its_latency_whatever_else_is_sent() {
+        let ms = Duration::from_millis;
+        let quiet = arrivals(ms(0), ms(30), false);
+        assert_eq!(quiet.len(), 20);
+        assert!(quiet.windows(2).all(|w| w[0] < w[1]), "in order: {quiet:?}");
+        // Sent every 3 ms: the time each took varies.
+        let took: BTreeMap<_, _> = quiet.iter().map(|&(n, at)| (at - ms(3) * n, n)).collect();
+        assert!(took.len() > 5, "{quiet:?}");
+        assert_eq!(quiet, arrivals(ms(0), ms(30), true));
+        // What the transport's draws are for: turmoil's own, from one stream for every
+        // message, move when other messages are sent.
+        assert_ne!(
+            arrivals(ms(30), ms(0), false),
+            arrivals(ms(30), ms(0), true)
+        );
+    }
+
     #[test]
     fn latencies_stay_in_range_and_lean_low() {
         let dice = Dice::start(3);
