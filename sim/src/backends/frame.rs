@@ -19,6 +19,7 @@ use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
+// tokio's Instant: inside a simulation turmoil drives it, so it reads simulated time.
 use tokio::time::{sleep_until, Instant};
 use turmoil::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use turmoil::net::TcpStream;

@@ -29,6 +29,7 @@ use std::rc::Rc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::spawn_local;
+// tokio's Instant: inside a simulation turmoil drives it, so it reads simulated time.
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 use turmoil::net::TcpListener;
 

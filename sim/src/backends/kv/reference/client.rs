@@ -17,6 +17,7 @@ use squall_models::watch::{Scope, Update};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
+// tokio's Instant: inside a simulation turmoil drives it, so it reads simulated time.
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 
 use super::wire::{Conn, Msg, Watched};

@@ -152,6 +152,7 @@ async fn handle(State(h): State<Handler>, request: Request<Body>) -> Response<Bo
         return Response::builder().status(503).body(Body::empty()).unwrap();
     };
     let wait = matches!(op, StreamOp::Read { wait: true, .. });
+    // tokio's Instant: turmoil drives it inside a simulation (simulated time).
     let deadline = tokio::time::Instant::now() + h.poll;
     // A long-poll at the tail of an open stream waits for a change, then reads again.
     while wait
