@@ -33,6 +33,7 @@ use crate::check::linear::{self, Limits, Linearizability};
 use crate::check::Verdict;
 use crate::history::Operation;
 use crate::interop::jepsen;
+use crate::protocols::Registry;
 use crate::scenario::Scenario;
 use crate::sweep;
 
@@ -80,7 +81,7 @@ impl Input {
                 Linearizability::Violation(_) => "violation",
                 Linearizability::Unknown { .. } => "unknown",
             },
-            Input::Kv(ops) => match crate::workload::kv::check_ops(ops) {
+            Input::Kv(ops) => match crate::protocols::kv::check_ops(ops) {
                 Verdict::Ok => "ok",
                 Verdict::Violation(_) => "violation",
                 Verdict::Unknown(_) => "unknown",
@@ -570,7 +571,7 @@ fn raw_loop(scenario: &Scenario, seed: u64) -> usize {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
-        .tick_duration(crate::world::TICK)
+        .tick_duration(crate::time::TICK)
         .min_message_latency(scenario.latency.0)
         .max_message_latency(scenario.latency.1)
         .simulation_duration(scenario.duration + Duration::from_secs(3600))
@@ -594,7 +595,7 @@ fn raw_loop(scenario: &Scenario, seed: u64) -> usize {
     for c in 0..scenario.clients {
         let done = done.clone();
         let n = scenario.workload.ops_per_client;
-        let mut rng = crate::world::stream(seed, &format!("raw/{c}"));
+        let mut rng = crate::time::stream(seed, &format!("raw/{c}"));
         sim.client(format!("client-{}", c + 1), async move {
             let mut s = turmoil::net::TcpStream::connect(("server-1", crate::world::PORT)).await?;
             let mut buf = [0u8; 64];
@@ -623,11 +624,15 @@ fn throughput(seeds: std::ops::Range<u64>, mut f: impl FnMut(u64) -> usize) -> f
 /// seeds per minute on one thread. Simulated time is taken as that of each history's last
 /// event, so idle time after the last client stopped is not counted.
 fn compression(scenario: &Scenario, seeds: std::ops::Range<u64>) -> (f64, f64) {
+    let registry = Registry::shipped();
+    let backend = registry
+        .get(&scenario.backend)
+        .expect("a loaded scenario's backend");
     let n = seeds.end - seeds.start;
     let mut simulated = 0.0;
     let (took, ()) = time_all(|| {
         for seed in seeds {
-            let run = sweep::run(scenario, &scenario.backend, seed);
+            let run = sweep::run(scenario, backend, seed);
             assert_eq!(run.verdict, crate::report::Outcome::Ok, "seed {seed} holds");
             simulated += last_time(&run.history);
         }
@@ -675,7 +680,8 @@ heal_after = "1s"
 /// Prints every table of BENCHMARKS.md. Run from the repository root.
 pub fn run() -> Result<(), String> {
     let root = PathBuf::from(".");
-    let load = |p: &str| Scenario::load(&root.join(p)).map_err(|e| e.to_string());
+    let registry = Registry::shipped();
+    let load = |p: &str| registry.load(&root.join(p)).map_err(|e| e.to_string());
     println!("## Checkers\n");
     println!(
         "Times are CPU time. porcupine-rs runs in this process with a timeout of {}s (its CPU time is the whole process's: it checks partitions on threads); stateright runs each history in a child process with {}s of CPU time (killed after {}s of wall time).\n",
@@ -712,10 +718,9 @@ pub fn run() -> Result<(), String> {
     println!("\n## Harness\n");
     let no_faults = load("scenarios/kv/no-faults.toml")?;
     let seeds = 0..20;
+    let reference = registry.get("kv/reference").expect("shipped").clone();
     let raw = throughput(seeds.clone(), |s| raw_loop(&no_faults, s));
-    let ours = throughput(seeds.clone(), |s| {
-        sweep::run(&no_faults, "kv/reference", s).ops
-    });
+    let ours = throughput(seeds.clone(), |s| sweep::run(&no_faults, &reference, s).ops);
     println!("| measure | figure | goal |");
     println!("|---|---|---|");
     println!(
@@ -725,7 +730,7 @@ pub fn run() -> Result<(), String> {
     let partition = load("scenarios/kv/partition.toml")?;
     let (x, per_minute) = compression(&partition, 0..20);
     println!("| time compression, kv/partition.toml (20 seeds, one thread) | {x:.0}x | ≥ 100x |");
-    let fifty = Scenario::parse(Path::new("bench/50-hosts.toml"), FIFTY_HOSTS)
+    let fifty = Scenario::parse(Path::new("bench/50-hosts.toml"), FIFTY_HOSTS, &registry)
         .map_err(|e| e.to_string())?;
     let (x50, _) = compression(&fifty, 0..5);
     println!("| time compression, 50 hosts (5 servers, 45 clients, 5 seeds) | {x50:.0}x | ≥ 20x |");

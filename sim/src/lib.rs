@@ -1,6 +1,7 @@
 #![doc = include_str!("../../README.md")]
-pub mod backends;
+pub mod backend;
 pub mod bench;
+pub mod campaign;
 pub mod check;
 pub mod faults;
 pub mod history;
@@ -9,12 +10,13 @@ pub mod live;
 pub mod plan;
 pub mod progress;
 pub mod protocol;
+pub mod protocols;
 pub mod regressions;
 pub mod report;
 pub mod scenario;
 pub mod shrink;
-pub mod swarm;
+pub mod suite;
 pub mod sweep;
+pub mod time;
 pub mod watchdog;
-pub mod workload;
 pub mod world;

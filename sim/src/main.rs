@@ -8,13 +8,15 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use squall::backend::Backend;
 use squall::check::{self, linear};
 use squall::interop::{jepsen, Format};
 use squall::progress::Progress;
+use squall::protocols::Registry;
 use squall::report::{Outcome, Run, Tally};
 use squall::scenario::{self, Scenario};
 use squall::sweep::{self, Keep, Sweep};
-use squall::{backends, live, regressions};
+use squall::{campaign, live, regressions};
 use squall_models::register::Register;
 
 /// A deterministic simulation test harness: holds a backend to a reference model of its
@@ -169,7 +171,7 @@ struct Limits {
 }
 
 impl Limits {
-    fn apply(&self, scenarios: &mut [(Scenario, String)]) {
+    fn apply(&self, scenarios: &mut [(Scenario, Backend)]) {
         for (s, _) in scenarios {
             s.limits.budget = self.budget.unwrap_or(s.limits.budget);
         }
@@ -251,8 +253,8 @@ fn bench(only: Option<&str>, stateright: bool) -> u8 {
 fn list(what: Listing) -> u8 {
     match what {
         Listing::Backends => {
-            for b in backends::all() {
-                println!("{}\t{}\t{}", b.name, b.protocols.join(","), b.kind);
+            for b in Registry::shipped().backends() {
+                println!("{}\t{}\t{}", b.name(), b.protocols().join(","), b.kind());
             }
         }
         Listing::Scenarios => match scenario::files(&[PathBuf::from("scenarios")]) {
@@ -284,7 +286,7 @@ fn run(args: RunArgs) -> u8 {
     // One server of each kind live runs need, for the whole command; stopped when it ends.
     let mut flavors: Vec<_> = scenarios
         .iter()
-        .filter_map(|(s, b)| live::flavor(s, b))
+        .filter_map(|(s, b)| sweep::flavor(s, b))
         .collect();
     flavors.dedup();
     let shared = flavors.into_iter().map(live::Server::shared);
@@ -325,9 +327,15 @@ fn run(args: RunArgs) -> u8 {
         if sweep.stopped() {
             break;
         }
-        let header = format!("# scenario {} ({}, {})", s.path.display(), s.name, backend);
+        let header = format!(
+            "# scenario {} ({}, {})",
+            s.path.display(),
+            s.name,
+            backend.name()
+        );
         if let Err(why) = sweep::applicable(s, backend) {
-            progress.print(&format!("{header}: not applicable to {backend}: {why}\n"));
+            let name = backend.name();
+            progress.print(&format!("{header}: not applicable to {name}: {why}\n"));
             continue;
         }
         progress.print(&format!("{header}\n"));
@@ -389,7 +397,7 @@ fn save_failures(tally: &Tally) {
             .push((backend.clone(), *seed));
     }
     for (scenario, seeds) in by_scenario {
-        match regressions::save(scenario, seeds) {
+        match regressions::save(&Registry::shipped(), scenario, seeds) {
             Ok(added) => eprintln!(
                 "squall: {} new regression seed(s) in {}",
                 added,
@@ -450,10 +458,14 @@ fn shrink(path: &Path, seed: u64, backend: Option<&str>, out: Option<PathBuf>, t
     };
     let out = out.unwrap_or_else(|| {
         let stem = s.path.file_stem().unwrap_or_default().to_string_lossy();
-        let file = format!("{stem}-{}-seed{seed}.toml", backend.replace('/', "-"));
+        let file = format!(
+            "{stem}-{}-seed{seed}.toml",
+            backend.name().replace('/', "-")
+        );
         Path::new("shrunk").join(file)
     });
-    let shrunk = match squall::shrink::shrink(&s, &backend, seed, tries, &out) {
+    let registry = Registry::shipped();
+    let shrunk = match squall::shrink::shrink(&registry, &s, &backend, seed, tries, &out) {
         Ok(shrunk) => shrunk,
         Err(e) => {
             eprintln!("squall: {e}");
@@ -544,44 +556,14 @@ fn check(files: &[PathBuf], history: Option<PathBuf>, format: Option<Format>) ->
     status
 }
 
-/// Load the scenarios under `paths`, each with the backend to run it against: the one
-/// named, for the scenarios of its protocol, or the scenario's own.
+/// Load the scenarios under `paths` with their backends ([`campaign::load`]), their
+/// budgets as `limits` overrides.
 fn load(
     paths: &[PathBuf],
     backend: Option<&str>,
     limits: &Limits,
-) -> Result<Vec<(Scenario, String)>, String> {
-    let named = match backend {
-        Some(name) => Some(backends::find(name).ok_or_else(|| {
-            format!("unknown backend {name:?}; `squall list backends` lists them")
-        })?),
-        None => None,
-    };
-    let mut out = Vec::new();
-    for file in scenario::files(paths)? {
-        let s = Scenario::load(&file).map_err(|e| e.to_string())?;
-        match named {
-            Some(b) if b.serves(&s.protocol) => {
-                let name = b.name.to_string();
-                out.push((s, name));
-            }
-            Some(_) => {}
-            None => {
-                let name = s.backend.clone();
-                out.push((s, name));
-            }
-        }
-    }
-    if out.is_empty() {
-        return Err(match named {
-            Some(b) => format!(
-                "no scenario under the given paths is of a protocol {} serves ({})",
-                b.name,
-                b.protocols.join(", ")
-            ),
-            None => "no scenario files under the given paths".into(),
-        });
-    }
+) -> Result<Vec<(Scenario, Backend)>, String> {
+    let mut out = campaign::load(&Registry::shipped(), paths, backend)?;
     limits.apply(&mut out);
     Ok(out)
 }

@@ -4,12 +4,13 @@
 use rand::Rng;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::faults::{Schedule, Spec};
 use crate::protocol::Protocol;
 use crate::scenario::Scenario;
-use crate::world::stream;
+use crate::time::stream;
 
 /// What one client does: a pause, then an operation, in turn.
 #[derive(Clone, Debug, PartialEq)]
@@ -123,18 +124,15 @@ pub fn intent<I: Serialize + DeserializeOwned>(table: &toml::Table) -> Result<I,
     Ok(intent)
 }
 
-/// Whether `table` is an intent of `protocol`, or why not.
-pub(crate) fn check_intent(protocol: &str, table: &toml::Table) -> Result<(), String> {
-    use crate::workload::{kv, spark, stream, suspension, watch};
-    fn of<P: Protocol>(table: &toml::Table) -> Result<(), String> {
-        intent::<P::Intent>(table).map(drop)
+/// A name from `mix`, drawn with the weights given (in name order, so the draw is stable).
+pub fn pick<'a, R: Rng>(mix: &'a BTreeMap<String, u32>, rng: &mut R) -> &'a str {
+    let total: u32 = mix.values().sum();
+    let mut n = rng.random_range(0..total);
+    for (name, &w) in mix {
+        if n < w {
+            return name;
+        }
+        n -= w;
     }
-    match protocol {
-        "kv" => of::<kv::Kv>(table),
-        "watch" => of::<watch::Watches>(table),
-        "spark" => of::<spark::Spark>(table),
-        "suspension" => of::<suspension::Suspension>(table),
-        "stream" => of::<stream::Streams>(table),
-        other => unreachable!("scenario validation admits no protocol {other:?}"),
-    }
+    unreachable!("a validated mix has a positive total weight")
 }

@@ -7,11 +7,10 @@ use serde::Serialize;
 use squall_models::{Answer, Model};
 use std::collections::BTreeSet;
 use std::fmt::{self, Debug, Display};
-use std::rc::Rc;
 
+use crate::backend::Backend;
 use crate::check::Verdict;
 use crate::history::History;
-use crate::live;
 use crate::scenario::Scenario;
 use crate::world::{Node, Software};
 
@@ -44,14 +43,13 @@ pub trait Protocol: 'static {
     /// Hold a history of `scenario` against the protocol's model and checkers.
     fn check(scenario: &Scenario, history: &History<Self::Op, Self::Ret>) -> Verdict;
 
-    /// The backend called `name`, set up for `scenario` (its protocol parameters), or `None`
-    /// if this protocol has no such backend.
-    fn system(name: &str, scenario: &Scenario) -> Option<Rc<dyn System<Self>>>;
+    /// The operation names its workload takes in a scenario's `mix`.
+    fn operations() -> Vec<&'static str>;
 
-    /// The live backend called `name` (reached over real sockets), set up for `scenario`,
-    /// or `None` if this protocol has no such backend.
-    fn live(_name: &str, _scenario: &Scenario) -> Option<Box<dyn live::Backend<Self>>> {
-        None
+    /// squall's own backends of the protocol; a backend that serves several protocols is
+    /// listed by one of them. None by default.
+    fn backends() -> Vec<Backend> {
+        Vec::new()
     }
 
     /// What a backend must support for `scenario` to say anything about it. By default what
@@ -77,7 +75,7 @@ pub enum Capability {
     /// The time of day comes from `node.clock` (simulated), so expiry and clock faults are
     /// under the scenario's control.
     SimulatedTime,
-    /// Hosts talk over squall's message transport ([`crate::backends::frame`]), where
+    /// Hosts talk over squall's message transport ([`crate::world::frame`]), where
     /// message faults strike.
     Frames,
 }

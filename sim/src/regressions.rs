@@ -19,7 +19,8 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::backends::{self, Kind};
+use crate::backend::Kind;
+use crate::protocols::Registry;
 use crate::report::{Outcome, Run};
 
 /// A scenario's saved seeds: (backend, seed), in order.
@@ -30,8 +31,9 @@ pub fn path(scenario: &Path) -> PathBuf {
     scenario.with_extension("seeds")
 }
 
-/// The seeds saved for the scenario at `scenario`; none if it has no file.
-pub fn load(scenario: &Path) -> Result<Seeds, String> {
+/// The seeds saved for the scenario at `scenario`, each of a backend `registry` knows; none
+/// if it has no file.
+pub fn load(registry: &Registry, scenario: &Path) -> Result<Seeds, String> {
     let file = path(scenario);
     let text = match std::fs::read_to_string(&file) {
         Ok(text) => text,
@@ -52,7 +54,7 @@ pub fn load(scenario: &Path) -> Result<Seeds, String> {
             .trim()
             .parse()
             .map_err(|_| bad(format!("seed: {:?} is not a seed", seed.trim())))?;
-        if backends::find(backend).is_none() {
+        if registry.get(backend).is_none() {
             return Err(bad(format!("backend: unknown backend {backend:?}")));
         }
         seeds.insert((backend.to_string(), seed));
@@ -63,12 +65,14 @@ pub fn load(scenario: &Path) -> Result<Seeds, String> {
 /// Add `new` to the seeds saved for the scenario at `scenario`, leaving out live backends'.
 /// Returns how many were not saved before.
 pub fn save(
+    registry: &Registry,
     scenario: &Path,
     new: impl IntoIterator<Item = (String, u64)>,
 ) -> Result<usize, String> {
-    let mut seeds = load(scenario)?;
+    let mut seeds = load(registry, scenario)?;
     let before = seeds.len();
-    seeds.extend(new.into_iter().filter(|(b, _)| !crate::sweep::is_live(b)));
+    let live = |b: &str| registry.get(b).is_some_and(|b| b.is_live());
+    seeds.extend(new.into_iter().filter(|(b, _)| !live(b)));
     let added = seeds.len() - before;
     if added == 0 {
         return Ok(0);
@@ -89,8 +93,8 @@ pub fn save(
 
 /// Whether a saved seed's `run` again still shows what it was saved for (see the module
 /// documentation); if not, why.
-pub fn recheck(run: &Run) -> Result<(), String> {
-    let mutant = backends::find(&run.backend).is_some_and(|b| b.kind == Kind::Mutant);
+pub fn recheck(registry: &Registry, run: &Run) -> Result<(), String> {
+    let mutant = (registry.get(&run.backend)).is_some_and(|b| b.kind() == Kind::Mutant);
     match (mutant, &run.verdict) {
         (true, Outcome::Ok) => Err(format!(
             "saved seed {} of mutant {} no longer fails: the harness stopped catching it",
@@ -119,11 +123,13 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let added = save(
+            &Registry::shipped(),
             &scenario,
             seeds(&[("kv/mutant-stale-read", 9), ("kv/mutant-lost-write", 3)]),
         );
         assert_eq!(added, Ok(2));
         let added = save(
+            &Registry::shipped(),
             &scenario,
             seeds(&[
                 ("kv/mutant-stale-read", 9),
@@ -143,20 +149,20 @@ mod tests {
             ]
         );
         assert!(text.starts_with("# Regression seeds of partition.toml"));
-        assert_eq!(load(&scenario).unwrap().len(), 3);
+        assert_eq!(load(&Registry::shipped(), &scenario).unwrap().len(), 3);
 
         std::fs::write(
             dir.join("partition.seeds"),
             "# x\nkv/reference 1\nkv/nope 2\n",
         )
         .unwrap();
-        let e = load(&scenario).unwrap_err();
+        let e = load(&Registry::shipped(), &scenario).unwrap_err();
         assert!(
             e.ends_with("partition.seeds:3: backend: unknown backend \"kv/nope\""),
             "{e}"
         );
         std::fs::write(dir.join("partition.seeds"), "kv/reference x\n").unwrap();
-        let e = load(&scenario).unwrap_err();
+        let e = load(&Registry::shipped(), &scenario).unwrap_err();
         assert!(
             e.ends_with("partition.seeds:1: seed: \"x\" is not a seed"),
             "{e}"
@@ -174,10 +180,10 @@ mod tests {
             hash: String::new(),
             history: String::new(),
         };
-        assert!(recheck(&ok("kv/reference")).is_ok());
-        assert!(recheck(&ok("kv/mutant-stale-read")).is_err());
+        assert!(recheck(&Registry::shipped(), &ok("kv/reference")).is_ok());
+        assert!(recheck(&Registry::shipped(), &ok("kv/mutant-stale-read")).is_err());
         let failed = |backend: &str| Run::failed(1, backend, "boom".into());
-        assert!(recheck(&failed("kv/mutant-stale-read")).is_ok());
-        assert!(recheck(&failed("kv/reference")).is_err());
+        assert!(recheck(&Registry::shipped(), &failed("kv/mutant-stale-read")).is_ok());
+        assert!(recheck(&Registry::shipped(), &failed("kv/reference")).is_err());
     }
 }

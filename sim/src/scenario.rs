@@ -97,12 +97,12 @@ use std::time::Duration;
 use toml::Spanned;
 
 use squall_models::watch::Retention;
-use std::sync::LazyLock;
 
 use crate::faults::{Fault, Odds, Schedule, Spec};
 use crate::plan::Step;
 
 mod spark;
+pub mod swarm;
 pub use spark::Spark;
 
 /// A validated scenario.
@@ -136,8 +136,8 @@ pub struct Scenario {
     pub bucket: Retention,
     /// The file as TOML, for writing a variant of it (a shrunk plan).
     pub source: toml::Table,
-    /// `swarm = true`: each seed draws its topology and faults ([`crate::swarm`]).
-    pub swarm: Option<crate::swarm::Swarm>,
+    /// `swarm = true`: each seed draws its topology and faults ([`crate::scenario::swarm`]).
+    pub swarm: Option<crate::scenario::swarm::Swarm>,
     /// What a swarm drew for the seed this scenario is (see [`Scenario::for_seed`]).
     pub drawn: Option<String>,
     /// How long a run may take (`[limits]`).
@@ -246,48 +246,20 @@ pub const MAX_WEIGHT: u32 = 1_000_000;
 /// A scenario file's size.
 pub const MAX_FILE_BYTES: usize = 1 << 20;
 
-const KV_OPERATIONS: &[&str] = &[
-    "get",
-    "entry",
-    "put",
-    "create",
-    "update",
-    "delete",
-    "delete_with_version",
-    "purge",
-    "keys",
-    "scan",
-];
-
-/// The operation names a protocol's workload accepts in `mix`.
-pub fn operations(protocol: &str) -> Option<&'static [&'static str]> {
-    // A watch history has writers too.
-    static WATCH: LazyLock<Vec<&str>> =
-        LazyLock::new(|| [KV_OPERATIONS, crate::workload::watch::WATCHES].concat());
-    match protocol {
-        "kv" => Some(KV_OPERATIONS),
-        "watch" => Some(&WATCH),
-        "spark" => Some(&["get", "set", "delete", "list", "pull"]),
-        "suspension" => Some(&[
-            "claim",
-            "reclaim",
-            "renew",
-            "mark_expired",
-            "create_pending",
-            "suspend",
-            "deliver",
-            "buffer",
-            "resume",
-            "expire_suspension",
-            "close_waitpoint",
-            "rotate",
-            "list_kids",
-            "register",
-            "caps",
-        ]),
-        "stream" => Some(crate::workload::stream::OPERATIONS),
-        _ => None,
-    }
+/// What scenario loading asks of the protocols and backends it does not know itself: a
+/// file names them, and a registry of them ([`crate::protocols::Registry`]) answers.
+pub trait Catalogue {
+    /// Every protocol's name.
+    fn protocols(&self) -> &[&'static str];
+    /// The operation names `protocol`'s workload takes in `mix`; `None` if there is no such
+    /// protocol.
+    fn operations(&self, protocol: &str) -> Option<Vec<&'static str>>;
+    /// Whether `table` is an intent of `protocol` (a `[[client.op]]`), or why not.
+    fn intent(&self, protocol: &str, table: &toml::Table) -> Result<(), String>;
+    /// Whether backend `backend` serves `protocol`; `None` if there is no such backend.
+    fn serves(&self, backend: &str, protocol: &str) -> Option<bool>;
+    /// The reference backend of `protocol`, which a scenario runs when it names none.
+    fn reference(&self, protocol: &str) -> Option<String>;
 }
 
 #[derive(Deserialize)]
@@ -424,7 +396,7 @@ fn yes() -> bool {
 
 impl Scenario {
     /// Read and validate a scenario file.
-    pub fn load(path: &Path) -> Result<Scenario, Error> {
+    pub fn load(path: &Path, catalogue: &dyn Catalogue) -> Result<Scenario, Error> {
         let whole = |message: String| Error {
             file: path.to_path_buf(),
             line: 0,
@@ -440,7 +412,7 @@ impl Scenario {
         }
         let bytes = std::fs::read(path).map_err(|e| whole(format!("cannot read: {e}")))?;
         match std::str::from_utf8(&bytes) {
-            Ok(text) => Scenario::parse(path, text),
+            Ok(text) => Scenario::parse(path, text, catalogue),
             Err(e) => {
                 // Name the line of the first bad byte: the text up to it is good.
                 let good = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
@@ -452,7 +424,7 @@ impl Scenario {
     }
 
     /// Validate scenario text; `path` is only used to name it in errors.
-    pub fn parse(path: &Path, text: &str) -> Result<Scenario, Error> {
+    pub fn parse(path: &Path, text: &str, catalogue: &dyn Catalogue) -> Result<Scenario, Error> {
         let at = Locator { path, text };
         if text.len() > MAX_FILE_BYTES {
             let message = format!("the file is more than the limit of {MAX_FILE_BYTES} bytes");
@@ -475,7 +447,7 @@ impl Scenario {
             at.error(span, &field, message)
         };
         let raw: Raw = toml::from_str(text).map_err(toml_error)?;
-        let mut scenario = at.validate(raw)?;
+        let mut scenario = at.validate(raw, catalogue)?;
         // As plain TOML too, for writing variants of the file; TOML's integers are i64, so a
         // number past that, which the typed fields above read, is refused here.
         scenario.source = toml::from_str(text).map_err(toml_error)?;
@@ -485,7 +457,7 @@ impl Scenario {
     /// The scenario as seed `seed` runs it: itself, or a swarm's draw for the seed.
     pub fn for_seed(&self, seed: u64) -> std::borrow::Cow<'_, Scenario> {
         match &self.swarm {
-            Some(swarm) => std::borrow::Cow::Owned(crate::swarm::draw(self, swarm, seed)),
+            Some(swarm) => std::borrow::Cow::Owned(crate::scenario::swarm::draw(self, swarm, seed)),
             None => std::borrow::Cow::Borrowed(self),
         }
     }
@@ -695,21 +667,22 @@ impl Locator<'_> {
         Ok((min, max))
     }
 
-    fn validate(&self, raw: Raw) -> Result<Scenario, Error> {
+    fn validate(&self, raw: Raw, catalogue: &dyn Catalogue) -> Result<Scenario, Error> {
         let protocol = raw.protocol.get_ref().clone();
-        let Some(known_ops) = operations(&protocol) else {
+        let Some(known_ops) = catalogue.operations(&protocol) else {
             return Err(self.error(
                 raw.protocol.span(),
                 "protocol",
                 format!(
-                    "unknown protocol {protocol:?}; known: kv, watch, spark, suspension, stream"
+                    "unknown protocol {protocol:?}; known: {}",
+                    catalogue.protocols().join(", ")
                 ),
             ));
         };
         let backend = match &raw.backend {
             Some(b) => {
                 let name = b.get_ref();
-                match crate::backends::find(name) {
+                match catalogue.serves(name, &protocol) {
                     None => {
                         return Err(self.error(
                             b.span(),
@@ -717,21 +690,20 @@ impl Locator<'_> {
                             format!("unknown backend {name:?}; `squall list backends` lists them"),
                         ))
                     }
-                    Some(found) if !found.serves(&protocol) => {
+                    Some(false) => {
                         return Err(self.error(
                             b.span(),
                             "backend",
                             format!("backend {name:?} does not serve protocol {protocol:?}"),
                         ))
                     }
-                    Some(_) => name.clone(),
+                    Some(true) => name.clone(),
                 }
             }
             // The protocol's reference backend: `kv/reference` serves `watch` too.
-            None => crate::backends::all()
-                .into_iter()
-                .find(|b| b.kind == crate::backends::Kind::Reference && b.serves(&protocol))
-                .map_or(format!("{protocol}/reference"), |b| b.name.to_string()),
+            None => catalogue
+                .reference(&protocol)
+                .unwrap_or(format!("{protocol}/reference")),
         };
         let seeds = match &raw.seeds {
             Some(s) => parse_seeds(s.get_ref()).map_err(|m| self.error(s.span(), "seeds", m))?,
@@ -847,7 +819,9 @@ impl Locator<'_> {
             self.fault(&mut specs, i + 1, f, &hosts, latency.1)?;
         }
         let script = match &raw.client {
-            Some(c) => Some(self.script(&protocol, c, clients, &raw.topology.clients)?),
+            Some(c) => {
+                Some(self.script(catalogue, &protocol, c, clients, &raw.topology.clients)?)
+            }
             None => None,
         };
         let is_swarm = raw.swarm.as_ref().is_some_and(|s| *s.get_ref());
@@ -902,7 +876,7 @@ impl Locator<'_> {
     }
 
     /// `swarm = true` with its bounds and fault kinds; `None` without.
-    fn swarm(&self, raw: &Raw) -> Result<Option<crate::swarm::Swarm>, Error> {
+    fn swarm(&self, raw: &Raw) -> Result<Option<crate::scenario::swarm::Swarm>, Error> {
         let t = &raw.topology;
         let on = raw.swarm.as_ref().is_some_and(|s| *s.get_ref());
         if !on {
@@ -958,26 +932,29 @@ impl Locator<'_> {
             }
         }
         let kinds = match &raw.swarm_faults {
-            None => crate::swarm::KINDS.iter().map(|k| k.to_string()).collect(),
+            None => crate::scenario::swarm::KINDS
+                .iter()
+                .map(|k| k.to_string())
+                .collect(),
             Some(k) => {
                 if let Some(bad) = k
                     .get_ref()
                     .iter()
-                    .find(|k| !crate::swarm::KINDS.contains(&k.as_str()))
+                    .find(|k| !crate::scenario::swarm::KINDS.contains(&k.as_str()))
                 {
                     return Err(self.error(
                         k.span(),
                         "swarm_faults",
                         format!(
                             "unknown fault kind {bad:?}; known: {}",
-                            crate::swarm::KINDS.join(", ")
+                            crate::scenario::swarm::KINDS.join(", ")
                         ),
                     ));
                 }
                 k.get_ref().clone()
             }
         };
-        Ok(Some(crate::swarm::Swarm {
+        Ok(Some(crate::scenario::swarm::Swarm {
             min_servers: min[0],
             min_clients: min[1],
             kinds,
@@ -988,6 +965,7 @@ impl Locator<'_> {
     /// (`[[client.op]]`: `think`, then the intent's fields).
     fn script(
         &self,
+        catalogue: &dyn Catalogue,
         protocol: &str,
         raw: &Spanned<Vec<RawClient>>,
         clients: usize,
@@ -1022,7 +1000,8 @@ impl Locator<'_> {
                         ))
                     }
                 };
-                crate::plan::check_intent(protocol, &intent)
+                catalogue
+                    .intent(protocol, &intent)
                     .map_err(|m| self.error(op.span(), &field, m))?;
                 steps.push(Step { think, intent });
             }
@@ -1051,7 +1030,7 @@ impl Locator<'_> {
 
     /// The `[bucket]` section. A bucket that ages writes out holds only what blind writes
     /// and watches can judge: the KV checks know no expiry. A swarm scenario may mix more:
-    /// a seed that draws `max_age` on runs only those ([`crate::swarm`]).
+    /// a seed that draws `max_age` on runs only those ([`crate::scenario::swarm`]).
     fn bucket(
         &self,
         raw: &RawBucket,

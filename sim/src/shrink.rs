@@ -17,12 +17,13 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::backend::Backend;
 use crate::history::{Event, History};
 use crate::plan::{Plan, Step};
 use crate::protocol::Protocol;
+use crate::protocols::{self, Registry, Visit};
 use crate::report::{Outcome, Run};
 use crate::scenario::Scenario;
-use crate::workload::{kv, spark, stream, suspension, watch};
 use crate::{sweep, watchdog};
 
 /// A shrunk failure.
@@ -47,32 +48,59 @@ pub struct Shrunk {
 /// Shrink seed `seed` of `scenario` on `backend`, trying at most `budget` candidate plans;
 /// `path` names the written file in its header and errors. An error when the seed holds.
 pub fn shrink(
+    registry: &Registry,
     scenario: &Scenario,
-    backend: &str,
+    backend: &Backend,
     seed: u64,
     budget: u32,
     path: &Path,
 ) -> Result<Shrunk, String> {
-    match scenario.protocol.as_str() {
-        "kv" => shrink_as::<kv::Kv>(scenario, backend, seed, budget, path),
-        "watch" => shrink_as::<watch::Watches>(scenario, backend, seed, budget, path),
-        "spark" => shrink_as::<spark::Spark>(scenario, backend, seed, budget, path),
-        "suspension" => shrink_as::<suspension::Suspension>(scenario, backend, seed, budget, path),
-        "stream" => shrink_as::<stream::Streams>(scenario, backend, seed, budget, path),
-        other => unreachable!("scenario validation admits no protocol {other:?}"),
+    struct Shrink<'a> {
+        registry: &'a Registry,
+        scenario: &'a Scenario,
+        backend: &'a Backend,
+        seed: u64,
+        budget: u32,
+        path: &'a Path,
     }
+    impl Visit for Shrink<'_> {
+        type Out = Result<Shrunk, String>;
+        fn visit<P: Protocol>(self) -> Self::Out {
+            let Shrink {
+                registry,
+                scenario,
+                backend,
+                seed,
+                budget,
+                path,
+            } = self;
+            shrink_as::<P>(registry, scenario, backend, seed, budget, path)
+        }
+    }
+    let shrink = Shrink {
+        registry,
+        scenario,
+        backend,
+        seed,
+        budget,
+        path,
+    };
+    protocols::visit(&scenario.protocol, shrink)
+        .unwrap_or_else(|| Err(format!("no protocol {:?}", scenario.protocol)))
 }
 
 fn shrink_as<P: Protocol>(
+    registry: &Registry,
     scenario: &Scenario,
-    backend: &str,
+    backend: &Backend,
     seed: u64,
     budget: u32,
     path: &Path,
 ) -> Result<Shrunk, String> {
-    if sweep::is_live(backend) {
+    let name = backend.name();
+    if backend.is_live() {
         return Err(format!(
-            "{backend} runs live: a live run is not a function of its seed, so it does not shrink"
+            "{name} runs live: a live run is not a function of its seed, so it does not shrink"
         ));
     }
     let scenario = scenario.for_seed(seed);
@@ -80,7 +108,7 @@ fn shrink_as<P: Protocol>(
     let (original, spans) = judge::<P>(&scenario, backend, &plan);
     if original.verdict == Outcome::Ok {
         return Err(format!(
-            "seed {seed} holds on {backend}: there is no failure to shrink"
+            "seed {seed} holds on {name}: there is no failure to shrink"
         ));
     }
     // The spans of the latest run, for the shrinker to keep the next candidates' timing.
@@ -112,12 +140,12 @@ fn shrink_as<P: Protocol>(
         // The drawn plan failed above; a run is a function of its plan.
         _ => {
             return Err(format!(
-                "seed {seed} on {backend}: the drawn plan did not fail again: not deterministic"
+                "seed {seed} on {name}: the drawn plan did not fail again: not deterministic"
             ))
         }
     };
-    let file = write(&scenario, &minimal, backend, seed, path);
-    let written = Scenario::parse(path, &file)
+    let file = write(&scenario, &minimal, name, seed, path);
+    let written = Scenario::parse(path, &file, registry)
         .map_err(|e| format!("the written scenario does not read back: {e}"))?;
     let run = sweep::run(&written, backend, seed);
     Ok(Shrunk {
@@ -133,17 +161,28 @@ fn shrink_as<P: Protocol>(
 
 /// Run `plan` of `scenario` (its faults the plan's) and judge it; with how long each
 /// client's operations took, from invoke to answer, in order.
-fn judge<P: Protocol>(scenario: &Scenario, backend: &str, plan: &Plan<P::Intent>) -> (Run, Spans) {
+fn judge<P: Protocol>(
+    scenario: &Scenario,
+    backend: &Backend,
+    plan: &Plan<P::Intent>,
+) -> (Run, Spans) {
     let scenario = scenario.with_specs(plan.specs.clone());
     let run = || match sweep::history::<P>(&scenario, backend, plan) {
         Ok(history) => {
-            let (run, _) = sweep::assess::<P>(&scenario, backend, plan.seed, &history);
+            let (run, _) = sweep::assess::<P>(&scenario, backend.name(), plan.seed, &history);
             (run, spans(&history, plan.clients.len()))
         }
-        Err(why) => (Run::failed(plan.seed, backend, why), Spans::default()),
+        Err(why) => (
+            Run::failed(plan.seed, backend.name(), why),
+            Spans::default(),
+        ),
     };
-    watchdog::catch(run)
-        .unwrap_or_else(|why| (Run::failed(plan.seed, backend, why), Spans::default()))
+    watchdog::catch(run).unwrap_or_else(|why| {
+        (
+            Run::failed(plan.seed, backend.name(), why),
+            Spans::default(),
+        )
+    })
 }
 
 /// Per client, how long each of its operations took.

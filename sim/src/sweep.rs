@@ -6,25 +6,21 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::backends::{self, Kind};
+use crate::backend::Backend;
 use crate::check::Verdict;
 use crate::history::History;
 use crate::interop::Format;
 use crate::plan::Plan;
 use crate::protocol::{self, Protocol};
+use crate::protocols::{self, Visit};
 use crate::report::{html, Outcome, Run};
 use crate::scenario::Scenario;
-use crate::workload::kv::Kv;
-use crate::workload::spark::Spark;
-use crate::workload::stream::Streams;
-use crate::workload::suspension::Suspension;
-use crate::workload::watch::Watches;
 use crate::{live, watchdog, world};
 
 /// Run one seed of `scenario` against `backend`. Never panics: a backend that panics, fails,
 /// answers nothing or runs past the scenario's `[limits]`, or a scenario the backend cannot
 /// run, makes an `error` verdict.
-pub fn run(scenario: &Scenario, backend: &str, seed: u64) -> Run {
+pub fn run(scenario: &Scenario, backend: &Backend, seed: u64) -> Run {
     run_keeping(scenario, backend, seed, Keep::default()).0
 }
 
@@ -44,57 +40,79 @@ pub struct Kept {
     pub html: Option<String>,
 }
 
-/// Whether `backend` runs in live mode, against a real server.
-pub fn is_live(backend: &str) -> bool {
-    backends::find(backend).is_some_and(|b| b.kind == Kind::RealLive)
-}
-
 /// Whether `backend` can say anything about `scenario`, or why not: live mode cannot apply
 /// some faults, and a backend may lack a capability the scenario needs. Such a pair is
 /// reported, never run.
-pub fn applicable(scenario: &Scenario, backend: &str) -> Result<(), String> {
-    fn lacks<P: Protocol>(scenario: &Scenario, backend: &str) -> Option<String> {
-        protocol::not_applicable(scenario, P::system(backend, scenario)?.as_ref())
+pub fn applicable(scenario: &Scenario, backend: &Backend) -> Result<(), String> {
+    struct Lacks<'a>(&'a Scenario, &'a Backend);
+    impl Visit for Lacks<'_> {
+        type Out = Option<String>;
+        fn visit<P: Protocol>(self) -> Option<String> {
+            protocol::not_applicable(self.0, self.1.system::<P>(self.0)?.as_ref())
+        }
     }
-    if is_live(backend) {
+    if !backend.serves_protocol(&scenario.protocol) {
+        return Err(format!(
+            "{} does not serve protocol {}",
+            backend.name(),
+            scenario.protocol
+        ));
+    }
+    if backend.is_live() {
         return live::applicable(scenario);
     }
-    let why = match scenario.protocol.as_str() {
-        "kv" => lacks::<Kv>(scenario, backend),
-        "spark" => lacks::<Spark>(scenario, backend),
-        "suspension" => lacks::<Suspension>(scenario, backend),
-        "watch" => lacks::<Watches>(scenario, backend),
-        "stream" => lacks::<Streams>(scenario, backend),
-        other => unreachable!("scenario validation admits no protocol {other:?}"),
-    };
+    let why = protocols::visit(&scenario.protocol, Lacks(scenario, backend)).flatten();
     why.map_or(Ok(()), Err)
+}
+
+/// The kind of server `backend` needs for `scenario`, if it runs live.
+pub fn flavor(scenario: &Scenario, backend: &Backend) -> Option<live::Flavor> {
+    struct Flavor<'a>(&'a Scenario, &'a Backend);
+    impl Visit for Flavor<'_> {
+        type Out = Option<live::Flavor>;
+        fn visit<P: Protocol>(self) -> Self::Out {
+            Some(self.1.live::<P>(self.0)?.flavor())
+        }
+    }
+    protocols::visit(&scenario.protocol, Flavor(scenario, backend)).flatten()
 }
 
 /// Run one seed, keeping what `keep` asks for. The run has a thread of its own and its
 /// wall-clock budget ([`watchdog`]).
-pub fn run_keeping(scenario: &Scenario, backend: &str, seed: u64, keep: Keep) -> (Run, Kept) {
-    let (s, b) = (scenario.clone(), backend.to_string());
+pub fn run_keeping(scenario: &Scenario, backend: &Backend, seed: u64, keep: Keep) -> (Run, Kept) {
+    let (s, b) = (scenario.clone(), backend.clone());
     watchdog::within(scenario.limits.budget, move || judge(&s, &b, seed, keep))
-        .unwrap_or_else(|why| (Run::failed(seed, backend, why), Kept::default()))
+        .unwrap_or_else(|why| (Run::failed(seed, backend.name(), why), Kept::default()))
 }
 
-fn judge(scenario: &Scenario, backend: &str, seed: u64, keep: Keep) -> (Run, Kept) {
-    let dispatch = || match scenario.protocol.as_str() {
-        "kv" => simulate::<Kv>(scenario, backend, seed, keep),
-        "spark" => simulate::<Spark>(scenario, backend, seed, keep),
-        "suspension" => simulate::<Suspension>(scenario, backend, seed, keep),
-        "watch" => simulate::<Watches>(scenario, backend, seed, keep),
-        "stream" => simulate::<Streams>(scenario, backend, seed, keep),
-        other => unreachable!("scenario validation admits no protocol {other:?}"),
+fn judge(scenario: &Scenario, backend: &Backend, seed: u64, keep: Keep) -> (Run, Kept) {
+    struct Simulate<'a>(&'a Scenario, &'a Backend, u64, Keep);
+    impl Visit for Simulate<'_> {
+        type Out = (Run, Kept);
+        fn visit<P: Protocol>(self) -> (Run, Kept) {
+            simulate::<P>(self.0, self.1, self.2, self.3)
+        }
+    }
+    let dispatch = || {
+        protocols::visit(&scenario.protocol, Simulate(scenario, backend, seed, keep))
+            .unwrap_or_else(|| {
+                let why = format!("no protocol {:?}", scenario.protocol);
+                (Run::failed(seed, backend.name(), why), Kept::default())
+            })
     };
     watchdog::catch(dispatch)
-        .unwrap_or_else(|why| (Run::failed(seed, backend, why), Kept::default()))
+        .unwrap_or_else(|why| (Run::failed(seed, backend.name(), why), Kept::default()))
 }
 
-fn simulate<P: Protocol>(scenario: &Scenario, backend: &str, seed: u64, keep: Keep) -> (Run, Kept) {
+fn simulate<P: Protocol>(
+    scenario: &Scenario,
+    backend: &Backend,
+    seed: u64,
+    keep: Keep,
+) -> (Run, Kept) {
     if let Err(why) = applicable(scenario, backend) {
         return (
-            Run::failed(seed, backend, format!("not applicable: {why}")),
+            Run::failed(seed, backend.name(), format!("not applicable: {why}")),
             Kept::default(),
         );
     }
@@ -102,14 +120,15 @@ fn simulate<P: Protocol>(scenario: &Scenario, backend: &str, seed: u64, keep: Ke
     let plan = Plan::draw::<P>(scenario, seed);
     match history::<P>(scenario, backend, &plan) {
         Ok(history) => {
-            let judged = match is_live(backend) {
+            let judged = match backend.is_live() {
                 true => Cow::Owned(scenario.judged_live()),
                 false => Cow::Borrowed(&**scenario),
             };
-            let (run, verdict) = assess::<P>(&judged, backend, seed, &history);
+            let (run, verdict) = assess::<P>(&judged, backend.name(), seed, &history);
             let title = format!(
-                "{} --backend {backend} --seed {seed}",
-                scenario.path.display()
+                "{} --backend {} --seed {seed}",
+                scenario.path.display(),
+                backend.name()
             );
             let kept = Kept {
                 history: keep.history.map(|f| f.write(&history)),
@@ -117,23 +136,22 @@ fn simulate<P: Protocol>(scenario: &Scenario, backend: &str, seed: u64, keep: Ke
             };
             (run, kept)
         }
-        Err(why) => (Run::failed(seed, backend, why), Kept::default()),
+        Err(why) => (Run::failed(seed, backend.name(), why), Kept::default()),
     }
 }
 
 /// Run `plan` of `scenario` against `backend`: its history, or why there is none.
 pub(crate) fn history<P: Protocol>(
     scenario: &Scenario,
-    backend: &str,
+    backend: &Backend,
     plan: &Plan<P::Intent>,
 ) -> Result<History<P::Op, P::Ret>, String> {
-    match P::live(backend, scenario) {
-        Some(live) => live::run::<P>(scenario, plan, live),
-        None => {
-            let system =
-                P::system(backend, scenario).expect("backend names are validated before runs");
-            world::run::<P>(scenario, plan, system)
-        }
+    if let Some(live) = backend.live::<P>(scenario) {
+        return live::run::<P>(scenario, plan, live);
+    }
+    match backend.system::<P>(scenario) {
+        Some(system) => world::run::<P>(scenario, plan, system),
+        None => Err(format!("{} does not serve {}", backend.name(), P::NAME)),
     }
 }
 
@@ -180,7 +198,7 @@ fn unanswered<O: Clone, R: Clone>(history: &History<O, R>) -> Option<String> {
 }
 
 /// Run it twice; a difference in the history makes an `error` verdict.
-pub fn run_twice(scenario: &Scenario, backend: &str, seed: u64) -> Run {
+pub fn run_twice(scenario: &Scenario, backend: &Backend, seed: u64) -> Run {
     let first = run(scenario, backend, seed);
     let second = run(scenario, backend, seed);
     if first.hash != second.hash || first.verdict != second.verdict {
@@ -220,7 +238,7 @@ impl Sweep {
     pub fn run(
         &self,
         scenario: &Scenario,
-        backend: &str,
+        backend: &Backend,
         seeds: &[u64],
         mut each: impl FnMut(&Run) + Send,
     ) -> usize {

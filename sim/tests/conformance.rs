@@ -4,7 +4,9 @@
 
 mod common;
 
+use common::backend;
 use libtest_mimic::Failed;
+use squall::protocols::Registry;
 use squall::regressions;
 use squall::report::Outcome;
 use squall::sweep::{self, Sweep};
@@ -13,16 +15,16 @@ fn main() {
     common::per_scenario(|s| {
         let seeds: Vec<u64> = s.seeds.clone().collect();
         let mut failures = String::new();
-        Sweep::default().run(s, &s.backend, &seeds, |run| {
+        Sweep::default().run(s, &backend(&s.backend), &seeds, |run| {
             if run.verdict != Outcome::Ok {
                 failures.push_str(&run.report(&s.path));
             }
         });
         // Every saved regression seed, held to what it was saved for.
-        let saved = regressions::load(&s.path).map_err(Failed::from)?;
-        for (backend, seed) in saved {
-            let run = sweep::run(s, &backend, seed);
-            if let Err(why) = regressions::recheck(&run) {
+        let saved = regressions::load(&Registry::shipped(), &s.path).map_err(Failed::from)?;
+        for (name, seed) in saved {
+            let run = sweep::run(s, &backend(&name), seed);
+            if let Err(why) = regressions::recheck(&Registry::shipped(), &run) {
                 failures.push_str(&format!("{why}\n{}", run.report(&s.path)));
             }
         }

@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::backend;
 use libtest_mimic::Failed;
 use squall::sweep;
 
@@ -9,8 +10,8 @@ fn main() {
     common::per_scenario(|s| {
         for seed in [0, 1, 7] {
             let (a, b) = (
-                sweep::run(s, &s.backend, seed),
-                sweep::run(s, &s.backend, seed),
+                sweep::run(s, &backend(&s.backend), seed),
+                sweep::run(s, &backend(&s.backend), seed),
             );
             if a.history != b.history {
                 return Err(Failed::from(format!(

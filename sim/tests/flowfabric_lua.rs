@@ -11,12 +11,13 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use squall::backends::suspension::redis::{Library, Redis};
-use squall::backends::suspension::SuspClient;
 use squall::live::{Flavor, Proxy, Way};
 use squall::protocol::Protocol;
+use squall::protocols::suspension::backends::redis::{Library, Redis};
+use squall::protocols::suspension::backends::SuspClient;
+use squall::protocols::suspension::{params, Suspension};
+use squall::protocols::Registry;
 use squall::scenario::Scenario;
-use squall::workload::suspension::{params, Suspension};
 use squall_models::suspension::{Params, State, SuspOp, SuspRet, Suspension as Model};
 use squall_models::Answer as _;
 use squall_models::Model as _;
@@ -101,7 +102,8 @@ async fn connect(url: &str, params: Params) -> Redis {
 #[tokio::test(flavor = "current_thread")]
 async fn the_model_accepts_what_the_lua_answers() {
     let (_server, url) = start();
-    let scenario = Scenario::parse("differential.toml".as_ref(), SCENARIO).unwrap();
+    let scenario =
+        Scenario::parse("differential.toml".as_ref(), SCENARIO, &Registry::shipped()).unwrap();
     let model = Model::new(params(&scenario));
     let mut redis = connect(&url, model.params.clone()).await;
     let began = Instant::now();

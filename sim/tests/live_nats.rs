@@ -7,13 +7,15 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use squall::backends::kv::nats::Nats;
+use common::backend;
 use squall::live::{self, Backend, Flavor, Proxy, Server};
+use squall::protocols::kv::backends::nats::Nats;
+use squall::protocols::kv::Kv;
+use squall::protocols::watch::Watches;
+use squall::protocols::Registry;
 use squall::report::{Outcome, Run};
 use squall::scenario::Scenario;
 use squall::sweep;
-use squall::workload::kv::Kv;
-use squall::workload::watch::Watches;
 use squall_models::kv::{KvError, KvOp, KvRet};
 use squall_models::watch::{End, Retention, Scope, Update, Watch, WatchOp, WatchRet, Watched};
 
@@ -45,7 +47,8 @@ fn scenario(timeout: &str, clients: usize, rest: &str) -> Scenario {
         {rest}
     "#
     );
-    Scenario::parse("live.toml".as_ref(), &text).unwrap_or_else(|e| panic!("{e}"))
+    Scenario::parse("live.toml".as_ref(), &text, &Registry::shipped())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Lines of a run's history whose event is `event` (`ok`, `fail`, `unknown`, `fault`).
@@ -90,7 +93,7 @@ fn verdicts(protocol: &str) {
     };
     for s in common::live_scenarios(protocol, BACKEND) {
         let seeds: Vec<u64> = SEEDS.collect();
-        sweep.run(&s, BACKEND, &seeds, |run| {
+        sweep.run(&s, &backend(BACKEND), &seeds, |run| {
             match judged(run) || crash_sync(&s, run) {
                 true if run.verdict != Outcome::Ok => {
                     eprintln!("known finding:\n{}", run.report(&s.path))
@@ -161,7 +164,7 @@ fn partition_makes_outcomes_unknown_then_heals() {
         heal_after = "600ms"
     "#,
     );
-    let run = sweep::run(&s, BACKEND, 1);
+    let run = sweep::run(&s, &backend(BACKEND), 1);
     assert_eq!(run.verdict, Outcome::Ok, "{}", run.report(&s.path));
     let at = |line: &str| line.trim_start().split('s').next().unwrap().parse::<f64>();
     let unknown = events(&run, "c1", "unknown");
@@ -192,7 +195,7 @@ fn latency_spike_makes_outcomes_unknown() {
         restore_after = "500ms"
     "#,
     );
-    let run = sweep::run(&s, BACKEND, 2);
+    let run = sweep::run(&s, &backend(BACKEND), 2);
     assert_eq!(run.verdict, Outcome::Ok, "{}", run.report(&s.path));
     assert!(!events(&run, "c1", "unknown").is_empty(), "{}", run.history);
 }
@@ -205,7 +208,7 @@ fn runs_leave_no_bucket() {
         .into_iter()
         .find(|s| s.name == "kv-no-faults")
         .unwrap();
-    let run = sweep::run(s, BACKEND, 5);
+    let run = sweep::run(s, &backend(BACKEND), 5);
     assert!(judged(&run), "{}", run.report(&s.path));
     let streams = block_on(async {
         let client = async_nats::connect(server.url()).await.unwrap();
@@ -240,7 +243,7 @@ fn create_over_a_concurrent_delete_answers_already_exists() {
             .await
             .unwrap();
         let delay = Duration::from_millis(100);
-        let rng = squall::world::stream(0, "finding");
+        let rng = squall::time::stream(0, "finding");
         let proxy = Proxy::start(server.addr(), (delay, delay), rng)
             .await
             .unwrap();
@@ -395,7 +398,7 @@ fn runs_touch_only_their_namespace_and_clean_leftovers() {
         }
     });
     let s = scenario("200ms", 2, "");
-    let run = sweep::run(&s, BACKEND, 7);
+    let run = sweep::run(&s, &backend(BACKEND), 7);
     assert!(judged(&run), "{}", run.report(&s.path));
     block_on(async {
         let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());

@@ -6,14 +6,16 @@ mod common;
 
 use std::sync::Arc;
 
+use common::backend;
 use squall::check::Verdict;
 use squall::live::{self, Flavor, Server};
 use squall::plan::Plan;
 use squall::protocol::Protocol;
+use squall::protocols::suspension::Suspension;
+use squall::protocols::Registry;
 use squall::report::Outcome;
 use squall::scenario::Scenario;
 use squall::sweep;
-use squall::workload::suspension::Suspension;
 
 const BACKEND: &str = "suspension/flowfabric-redis";
 
@@ -75,14 +77,15 @@ fn scenario() -> Scenario {
         mix = { claim = 3, renew = 2, suspend = 2, deliver = 3, rotate = 1, register = 1, caps = 1 }
         think = { min = "5ms", max = "20ms" }
     "#;
-    Scenario::parse("live-redis.toml".as_ref(), text).unwrap_or_else(|e| panic!("{e}"))
+    Scenario::parse("live-redis.toml".as_ref(), text, &Registry::shipped())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// One run of the short scenario on `server`: its verdict, or why it could not run.
 fn run_on(server: &Arc<Server>) -> Result<Verdict, String> {
     let s = scenario();
     let plan = Plan::draw::<Suspension>(&s, 1);
-    let backend = Suspension::live(BACKEND, &s).unwrap();
+    let backend = backend(BACKEND).live::<Suspension>(&s).unwrap();
     let history = live::run_on::<Suspension>(&s, &plan, backend, server.clone())?;
     Ok(Suspension::check(&s, &history))
 }
@@ -95,7 +98,7 @@ fn suspension_scenarios_hold() {
     let mut runs = 0;
     for s in common::live_scenarios("suspension", BACKEND) {
         for seed in 0..2 {
-            let run = sweep::run(&s, BACKEND, seed);
+            let run = sweep::run(&s, &backend(BACKEND), seed);
             runs += 1;
             if run.verdict != Outcome::Ok {
                 failures.push_str(&run.report(&s.path));

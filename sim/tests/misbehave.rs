@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use squall::protocols::Registry;
 use squall::report::{Outcome, Run};
 use squall::scenario::Scenario;
 use squall::sweep;
@@ -17,7 +18,7 @@ fn root() -> PathBuf {
 
 /// A shipped scenario, made small: two clients of five operations each.
 fn scenario(name: &str) -> Scenario {
-    let mut s = Scenario::load(&root().join("scenarios").join(name)).unwrap();
+    let mut s = Scenario::load(&root().join("scenarios").join(name), &Registry::shipped()).unwrap();
     s.clients = 2;
     s.workload.ops_per_client = 5;
     s.timeout = Duration::from_millis(500);
@@ -26,14 +27,15 @@ fn scenario(name: &str) -> Scenario {
 
 /// A sweep of three seeds against `backend`: every run reported, in seed order, each an
 /// error whose reason says `why`, with the command that replays it.
-fn sweep_errs(backend: &str, why: &str) {
+fn sweep_errs(name: &str, why: &str) {
     let s = scenario("kv/no-faults.toml");
     let mut runs: Vec<Run> = Vec::new();
     let sweep = sweep::Sweep {
         jobs: 2,
         ..sweep::Sweep::default()
     };
-    sweep.run(&s, backend, &[0, 1, 2], |run| runs.push(run.clone()));
+    sweep.run(&s, &backend(name), &[0, 1, 2], |run| runs.push(run.clone()));
+    let backend = name;
     assert_eq!(runs.iter().map(|r| r.seed).collect::<Vec<_>>(), [0, 1, 2]);
     for run in runs {
         let Outcome::Error(reason) = &run.verdict else {
@@ -80,7 +82,7 @@ fn a_backend_that_never_answers_is_an_error() {
 fn a_finale_past_the_overtime_is_stopped_by_the_watchdog() {
     let mut s = scenario("stream/partition.toml");
     s.limits.overtime = Duration::from_secs(1);
-    let run = sweep::run(&s, "stream/reference", 0);
+    let run = sweep::run(&s, &backend("stream/reference"), 0);
     let Outcome::Error(reason) = &run.verdict else {
         panic!("{}", run.report(&s.path));
     };
@@ -114,4 +116,12 @@ fn a_busy_loop_spends_its_budget_and_squall_exits() {
         stdout.contains("no verdict within the wall-clock budget of 1s"),
         "{stdout}"
     );
+}
+
+/// squall's backend called `name`.
+fn backend(name: &str) -> squall::backend::Backend {
+    Registry::shipped()
+        .get(name)
+        .expect("a shipped backend")
+        .clone()
 }

@@ -6,7 +6,8 @@
 mod common;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use squall::backends::{self, Kind};
+use squall::backend::{Backend, Kind};
+use squall::protocols::Registry;
 use squall::report::Outcome;
 use squall::scenario::Scenario;
 use squall::sweep;
@@ -18,20 +19,23 @@ fn main() {
     let args = Arguments::from_args();
     let scenarios = common::scenarios();
     let mut trials = Vec::new();
-    for b in backends::all()
-        .into_iter()
-        .filter(|b| b.kind == Kind::Mutant)
-    {
-        let mine = scenarios.iter().filter(|s| b.serves(&s.protocol));
+    let registry = Registry::shipped();
+    let mutants = registry.backends().filter(|b| b.kind() == Kind::Mutant);
+    for b in mutants {
+        let b = b.clone();
+        let mine = scenarios.iter().filter(|s| b.serves_protocol(&s.protocol));
         let swarms: Vec<_> = mine
             .clone()
             .filter(|s| s.swarm.is_some())
             .cloned()
             .collect();
         let all: Vec<_> = mine.cloned().collect();
-        trials.push(Trial::test(b.name, move || caught(b, &all, SEEDS)));
-        trials.push(Trial::test(format!("{} swarm", b.name), move || {
-            caught(b, &swarms, SWARM_SEEDS)
+        let swarm = b.clone();
+        trials.push(Trial::test(b.name().to_string(), move || {
+            caught(&b, &all, SEEDS)
+        }));
+        trials.push(Trial::test(format!("{} swarm", swarm.name()), move || {
+            caught(&swarm, &swarms, SWARM_SEEDS)
         }));
     }
     trials.push(Trial::test(
@@ -42,14 +46,14 @@ fn main() {
 }
 
 /// Whether some seed below `seeds` of some scenario of `scenarios` catches `b`.
-fn caught(b: backends::Info, scenarios: &[Scenario], seeds: u64) -> Result<(), Failed> {
+fn caught(b: &Backend, scenarios: &[Scenario], seeds: u64) -> Result<(), Failed> {
     for seed in 0..seeds {
         for s in scenarios {
-            let run = sweep::run(s, b.name, seed);
+            let run = sweep::run(s, b, seed);
             if let Outcome::Violation { .. } = run.verdict {
                 println!(
                     "{}: caught by {} seed {seed}\n{}",
-                    b.name,
+                    b.name(),
                     s.path.display(),
                     run.report(&s.path)
                 );
@@ -59,8 +63,8 @@ fn caught(b: backends::Info, scenarios: &[Scenario], seeds: u64) -> Result<(), F
     }
     Err(Failed::from(format!(
         "{} ({}) not caught within {seeds} seeds on {} scenarios",
-        b.name,
-        b.about,
+        b.name(),
+        b.about(),
         scenarios.len()
     )))
 }
@@ -73,7 +77,7 @@ fn ignoring_max_age_is_caught() -> Result<(), Failed> {
         .find(|s| s.name == "watch-retention-age")
         .ok_or("no scenario watch-retention-age")?;
     for seed in 0..SEEDS {
-        if let Outcome::Violation { .. } = sweep::run(&s, mutant, seed).verdict {
+        if let Outcome::Violation { .. } = sweep::run(&s, &common::backend(mutant), seed).verdict {
             return Ok(());
         }
     }

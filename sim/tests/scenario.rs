@@ -6,6 +6,7 @@ mod common;
 use std::path::Path;
 
 use squall::faults::Fault;
+use squall::protocols::Registry;
 use squall::scenario::{Error, Scenario};
 
 const GOOD: &str = r#"name = "t"
@@ -21,7 +22,7 @@ mix = { get = 1, put = 1 }
 "#;
 
 fn parse(text: &str) -> Result<Scenario, Error> {
-    Scenario::parse(Path::new("t.toml"), text)
+    Scenario::parse(Path::new("t.toml"), text, &Registry::shipped())
 }
 
 /// `GOOD` with `extra` appended; the error's (line, field, message fragment).
@@ -36,9 +37,9 @@ fn shipped_scenarios_load() {
     let all = common::scenarios();
     assert!(all.len() >= 5, "{} scenarios", all.len());
     for s in all {
-        let backend = squall::backends::find(&s.backend).unwrap();
-        assert_eq!(backend.kind, squall::backends::Kind::Reference);
-        assert!(backend.serves(&s.protocol), "{}", s.path.display());
+        let backend = Registry::shipped().get(&s.backend).unwrap().clone();
+        assert_eq!(backend.kind(), squall::backend::Kind::Reference);
+        assert!(backend.serves_protocol(&s.protocol), "{}", s.path.display());
     }
 }
 
@@ -502,11 +503,11 @@ fn a_file_that_is_not_utf8_names_its_line() {
         [0xff],
     );
     std::fs::write(&file, bytes).unwrap();
-    let e = Scenario::load(&file).unwrap_err();
+    let e = Scenario::load(&file, &Registry::shipped()).unwrap_err();
     assert_eq!((e.line, e.field.as_str()), (6, "topology"), "{e}");
     assert!(e.message.contains("not UTF-8"), "{e}");
     std::fs::write(&file, vec![b'#'; squall::scenario::MAX_FILE_BYTES + 1]).unwrap();
-    let e = Scenario::load(&file).unwrap_err();
+    let e = Scenario::load(&file, &Registry::shipped()).unwrap_err();
     assert!(e.message.contains("more than the limit"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -529,7 +530,11 @@ fn limits() {
 
 #[test]
 fn a_swarm_tosses_max_age_and_narrows_the_mix_with_it() {
-    let s = Scenario::load(&common::root().join("scenarios/watch/swarm.toml")).unwrap();
+    let s = Scenario::load(
+        &common::root().join("scenarios/watch/swarm.toml"),
+        &Registry::shipped(),
+    )
+    .unwrap();
     assert!(s.bucket.max_age.is_some() && s.workload.mix.contains_key("get"));
     let (mut on, mut off) = (0, 0);
     for seed in 0..16 {

@@ -16,9 +16,10 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 use squall::plan::Plan;
+use squall::protocols::watch::Watches;
+use squall::protocols::Registry;
+use squall::protocols::{kv::Kv, spark::Spark, stream::Streams, suspension::Suspension};
 use squall::scenario::{self, Error, Scenario};
-use squall::workload::watch::Watches;
-use squall::workload::{kv::Kv, spark::Spark, stream::Streams, suspension::Suspension};
 
 const FILE: &str = "fuzz.toml";
 
@@ -56,7 +57,7 @@ fn fuzz(default: u32, strategy: impl Strategy<Value = String>) {
 
 /// Parse `text`: accepted within the limits, or rejected in the promised form.
 fn check(text: &str) {
-    match Scenario::parse(Path::new(FILE), text) {
+    match Scenario::parse(Path::new(FILE), text, &Registry::shipped()) {
         Ok(s) => accepted(&s),
         Err(e) => rejected(text, &e),
     }
@@ -106,7 +107,7 @@ fn accepted(s: &Scenario) {
     assert!(s.seeds.end - s.seeds.start <= scenario::MAX_SEEDS);
     assert!(s.faults.iter().count() <= 2 * scenario::MAX_FAULTS * (s.servers + s.clients));
     // Whether a backend can run it is a question with an answer, not a panic.
-    let _ = squall::sweep::applicable(s, &s.backend);
+    let _ = squall::sweep::applicable(s, &backend(&s.backend));
     if ops <= 2_000 {
         match s.protocol.as_str() {
             "kv" => drop(Plan::draw::<Kv>(s, 0)),
@@ -439,7 +440,8 @@ fn table(fields: &'static [(&'static str, &'static [&'static str])]) -> BoxedStr
 
 /// A mix of the protocol's operations, and one of none.
 fn mix(protocol: &str) -> impl Strategy<Value = String> {
-    let mut ops = scenario::operations(protocol).unwrap_or_default().to_vec();
+    let mut ops =
+        squall::scenario::Catalogue::operations(&Registry::shipped(), protocol).unwrap_or_default();
     ops.push("nope");
     prop::collection::vec(
         (
@@ -622,4 +624,12 @@ fn arbitrary_text() {
         prop::collection::vec(select(LINES), 0..12).prop_map(|l| l.join("\n")),
     ];
     fuzz(15_000, text);
+}
+
+/// squall's backend called `name`.
+fn backend(name: &str) -> squall::backend::Backend {
+    Registry::shipped()
+        .get(name)
+        .expect("a shipped backend")
+        .clone()
 }

@@ -4,7 +4,8 @@
 mod common;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use squall::backends::{self, Kind};
+use squall::backend::Kind;
+use squall::protocols::Registry;
 use squall::report::Outcome;
 use squall::scenario::Scenario;
 use squall::{shrink, sweep};
@@ -17,23 +18,27 @@ const FEW: usize = 6;
 fn main() {
     let args = Arguments::from_args();
     let scenarios = common::scenarios();
-    let trials = backends::all()
-        .into_iter()
-        .filter(|b| b.kind == Kind::Mutant)
+    let registry = Registry::shipped();
+    let trials = registry
+        .backends()
+        .filter(|b| b.kind() == Kind::Mutant)
+        .cloned()
         .map(|b| {
             let scenarios: Vec<Scenario> = scenarios
                 .iter()
-                .filter(|s| b.serves(&s.protocol))
+                .filter(|s| b.serves_protocol(&s.protocol))
                 .cloned()
                 .collect();
-            Trial::test(b.name, move || {
-                let (s, seed) = common::first_catch(&scenarios, b.name)
-                    .ok_or_else(|| format!("{} is not caught", b.name))?;
+            Trial::test(b.name().to_string(), move || {
+                let name = b.name();
+                let (s, seed) = common::first_catch(&scenarios, name)
+                    .ok_or_else(|| format!("{name} is not caught"))?;
                 let out = std::env::temp_dir().join(format!(
                     "squall-shrink-{}-{seed}.toml",
-                    b.name.replace('/', "-")
+                    name.replace('/', "-")
                 ));
-                let shrunk = shrink::shrink(&s, b.name, seed, BUDGET, &out)?;
+                let registry = Registry::shipped();
+                let shrunk = shrink::shrink(&registry, &s, &b, seed, BUDGET, &out)?;
                 let report = format!(
                     "{} seed {seed}: {} candidates, ops {:?}\n{}{}",
                     s.path.display(),
@@ -53,8 +58,8 @@ fn main() {
                 }
                 // The written file, read from disk, replays the shrunk run bit for bit.
                 std::fs::write(&out, &shrunk.file).map_err(|e| e.to_string())?;
-                let again = Scenario::load(&out).map_err(|e| e.to_string())?;
-                let replay = sweep::run(&again, b.name, seed);
+                let again = Scenario::load(&out, &registry).map_err(|e| e.to_string())?;
+                let replay = sweep::run(&again, &b, seed);
                 std::fs::remove_file(&out).ok();
                 if replay.history != shrunk.run.history
                     || !matches!(

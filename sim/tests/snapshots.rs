@@ -4,11 +4,12 @@
 
 mod common;
 
+use common::backend;
 use squall::sweep;
 
 fn main() {
     common::per_scenario(|s| {
-        let run = sweep::run(s, &s.backend, 0);
+        let run = sweep::run(s, &backend(&s.backend), 0);
         let description = format!(
             "{} --backend {} --seed 0: {}",
             s.path.display(),

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use crate::faults::{Fault, Schedule};
 use crate::history::Nanos;
-use crate::world::TICK;
+use crate::time::TICK;
 
 /// How far spans and windows are widened: a step of recording, a step of fault timing and
 /// one to spare.

@@ -29,11 +29,7 @@ pub struct Violation {
 }
 
 pub mod clock;
-pub mod kv;
 pub mod linear;
-pub mod stream;
-pub mod suspension;
-pub mod watch;
 
 use squall_models::Model;
 use std::fmt::Display;

@@ -65,14 +65,6 @@ pub trait Backend<P: Protocol> {
     async fn close(&mut self) -> Result<(), String>;
 }
 
-/// The kind of server live backend `backend` needs for `scenario`, if it is one.
-pub fn flavor(scenario: &Scenario, backend: &str) -> Option<Flavor> {
-    use crate::workload::{kv::Kv, suspension::Suspension};
-    Kv::live(backend, scenario)
-        .map(|b| b.flavor())
-        .or_else(|| Suspension::live(backend, scenario).map(|b| b.flavor()))
-}
-
 /// Whether live mode can apply every fault of `scenario`, or why not.
 pub fn applicable(scenario: &Scenario) -> Result<(), String> {
     if scenario.swarm.is_some() {
@@ -230,7 +222,7 @@ async fn clients<P: Protocol>(
     let mut tasks = JoinSet::new();
     for (c, steps) in plan.clients.iter().enumerate() {
         let name = format!("client-{}", c + 1);
-        let rng = world::stream(plan.seed, &format!("{name}/proxy"));
+        let rng = crate::time::stream(plan.seed, &format!("{name}/proxy"));
         let proxy = Proxy::start(server.addr(), scenario.latency, rng)
             .await
             .map_err(|e| format!("no proxy for {name}: {e}"))?;

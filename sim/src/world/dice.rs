@@ -8,7 +8,7 @@
 //! run or not at all (a coin toss per seed and name), and a live point fires on one call in
 //! ten.
 //!
-//! Message faults strike squall's own transport ([`crate::backends::frame`]): while a
+//! Message faults strike squall's own transport ([`crate::world::frame`]): while a
 //! `messages` fault is on, each frame sent is lost, sent twice, held back to go after the
 //! next frame on its connection, or sent as it is, at the fault's odds. The same draw gives
 //! each frame its latency above the scenario's minimum, which turmoil would otherwise draw
@@ -23,8 +23,8 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::stream;
 use crate::faults::Odds;
+use crate::time::stream;
 
 thread_local! {
     /// The simulation running on this thread (one a thread, as sweeps run them).
@@ -202,7 +202,7 @@ mod tests {
     /// turmoil draws latency over a range of `theirs` and the transport over `ours`; with
     /// `noise`, client `b` sends twenty frames of its own meanwhile.
     fn arrivals(theirs: Duration, ours: Duration, noise: bool) -> Vec<(u32, Duration)> {
-        use crate::backends::frame::Conn;
+        use crate::world::frame::Conn;
         use crate::world::PORT;
         use std::cell::RefCell;
         use std::rc::Rc;

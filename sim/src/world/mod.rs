@@ -1,7 +1,6 @@
 //! The simulated world: one seed builds a turmoil simulation with server and client hosts,
 //! each with its own RNG stream, and drives it while applying the fault schedule.
 
-use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -15,10 +14,12 @@ use crate::history::{Event, History, Nanos};
 use crate::plan::{Plan, Step};
 use crate::protocol::{Caller, Capability, Protocol, System};
 use crate::scenario::{server_names, Scenario};
+use crate::time::{stream, EPOCH_SECS, TICK};
 
 mod clock;
 mod dice;
 pub mod disk;
+pub mod frame;
 
 pub use clock::Clock;
 use clock::Clocks;
@@ -77,20 +78,6 @@ impl Node {
         stream(self.seed, &format!("{}/{purpose}", self.name))
     }
 }
-
-/// The RNG stream of one component of a run. Streams are derived by hashing, so adding a
-/// component never reshuffles another's choices.
-pub fn stream(seed: u64, component: &str) -> ChaCha8Rng {
-    let mut h = blake3::Hasher::new();
-    h.update(&seed.to_le_bytes());
-    h.update(component.as_bytes());
-    ChaCha8Rng::from_seed(*h.finalize().as_bytes())
-}
-
-/// The instant every simulation starts at, so nothing of the real date leaks in.
-const EPOCH_SECS: u64 = 1_700_000_000;
-/// How far simulated time moves each step.
-pub const TICK: Duration = Duration::from_millis(1);
 
 /// Run `plan` of `scenario` against `system`: the history it records, or why the run
 /// could not finish (a host's software failed, or the run would pass the simulated-time

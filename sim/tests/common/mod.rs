@@ -32,7 +32,10 @@ pub fn scenarios() -> Vec<Scenario> {
     scenario::files(&[PathBuf::from("scenarios")])
         .unwrap()
         .iter()
-        .map(|f| Scenario::load(f).unwrap_or_else(|e| panic!("{e}")))
+        .map(|f| {
+            Scenario::load(f, &squall::protocols::Registry::shipped())
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
         .collect()
 }
 
@@ -40,10 +43,10 @@ pub fn scenarios() -> Vec<Scenario> {
 /// scenarios and those with message faults, which it declines (a swarm may draw clock
 /// jumps, which a real server's clock does not take; message faults strike squall's own
 /// transport, which a real server does not speak).
-pub fn live_scenarios(protocol: &str, backend: &str) -> Vec<Scenario> {
+pub fn live_scenarios(protocol: &str, name: &str) -> Vec<Scenario> {
     let mut live = Vec::new();
     for s in scenarios().into_iter().filter(|s| s.protocol == protocol) {
-        let applicable = squall::sweep::applicable(&s, backend);
+        let applicable = squall::sweep::applicable(&s, &backend(name));
         let messages = (s.faults.iter()).any(|(_, f)| matches!(f, Fault::Messages { .. }));
         if s.swarm.is_some() || messages {
             let why = applicable.expect_err("live mode declines swarms and message faults");
@@ -95,15 +98,24 @@ pub fn per_scenario(
 
 /// The first (seed, then scenario in order) of `scenarios` on which `backend` fails with a
 /// violation, within 64 seeds.
-pub fn first_catch(scenarios: &[Scenario], backend: &str) -> Option<(Scenario, u64)> {
+pub fn first_catch(scenarios: &[Scenario], name: &str) -> Option<(Scenario, u64)> {
     for seed in 0..64 {
         for s in scenarios {
             if let squall::report::Outcome::Violation { .. } =
-                squall::sweep::run(s, backend, seed).verdict
+                squall::sweep::run(s, &backend(name), seed).verdict
             {
                 return Some((s.clone(), seed));
             }
         }
     }
     None
+}
+
+/// squall's backend called `name`.
+pub fn backend(name: &str) -> squall::backend::Backend {
+    let registry = squall::protocols::Registry::shipped();
+    let found = registry
+        .get(name)
+        .unwrap_or_else(|| panic!("no backend {name:?}"));
+    found.clone()
 }

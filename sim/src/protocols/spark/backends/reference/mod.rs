@@ -1,0 +1,113 @@
+//! `spark/reference`: edge nodes that keep spark stores, and their mutants.
+//!
+//! # Design
+//!
+//! Every server host is an edge node. A client sends an invocation (a flare's calls) to a
+//! node over turmoil TCP; the node runs one invocation at a time, so each is atomic. It
+//! runs the calls on a copy of its store, reading its host's clock (`node.clock`) for every
+//! call, then writes the whole store to its disk, syncs, and only then makes the copy
+//! current and answers: a crash before the sync leaves no trace of the invocation, a crash
+//! after it leaves all of it. A restarted node reads its store back from the disk.
+//!
+//! Deadlines are instants of the storing node's clock; an entry is live while the clock is
+//! before its deadline. `pull` asks the origin node over the network for the keys' entries
+//! with the time they have left, and stores them with deadlines on its own clock; an origin
+//! that does not answer in time makes the pull answer `Internal` (-6).
+//!
+//! Answers travel as the host ABI returns them: `get` a payload of the remaining TTL as 4
+//! little-endian bytes then the value (empty for none), `list` a JSON array, `set` and
+//! `pull` their codes. The client reads them as the SDK does.
+//!
+//! # Mutants
+//!
+//! The same code with one planted bug, chosen by [`Bug`].
+
+use squall_models::spark::Params;
+
+use crate::protocol::{Caller, System};
+use crate::protocols::spark::Spark;
+use crate::world::{Node, Software};
+
+mod client;
+mod edge;
+mod store;
+mod wire;
+
+/// A planted bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Bug {
+    /// Deadlines in whole seconds of the clock, expired only once `now > deadline`: an
+    /// entry lives up to a second too long, and reads 0 (no expiry) in its last second.
+    ExpiryOffByOne,
+    /// `get` reports the TTL the entry was set with.
+    TtlOriginal,
+    /// The write counter is the node's, not the invocation's.
+    WriteLimitNotReset,
+    /// The pull limit is checked with `>`: one pull too many runs.
+    SecondPull,
+    /// Writes are answered before the store is synced; the disk syncs once a second.
+    LostWrite,
+}
+
+impl Bug {
+    pub const ALL: [Bug; 5] = [
+        Bug::ExpiryOffByOne,
+        Bug::TtlOriginal,
+        Bug::WriteLimitNotReset,
+        Bug::SecondPull,
+        Bug::LostWrite,
+    ];
+
+    /// The backend's name on the command line, and its bug in one line.
+    fn named(self) -> (&'static str, &'static str) {
+        match self {
+            Bug::ExpiryOffByOne => (
+                "spark/mutant-expiry-off-by-one",
+                "deadlines kept in whole seconds and compared with >: entries live up to a second past their TTL",
+            ),
+            Bug::TtlOriginal => (
+                "spark/mutant-ttl-original",
+                "get reports the TTL the entry was set with, not the remaining one",
+            ),
+            Bug::WriteLimitNotReset => (
+                "spark/mutant-write-limit-not-reset",
+                "the per-invocation write counter is not reset between invocations",
+            ),
+            Bug::SecondPull => (
+                "spark/mutant-second-pull",
+                "the pull limit is checked with > instead of >=: a second pull in one invocation runs",
+            ),
+            Bug::LostWrite => (
+                "spark/mutant-lost-write",
+                "writes acknowledged before the store is synced; the disk syncs once a second",
+            ),
+        }
+    }
+
+    /// The backend's name on the command line.
+    pub fn backend(self) -> &'static str {
+        self.named().0
+    }
+
+    /// The bug, in one line.
+    pub fn about(self) -> &'static str {
+        self.named().1
+    }
+}
+
+/// The reference backend, or with `bug` one of its mutants, with the host's parameters.
+#[derive(Clone, Debug)]
+pub struct Reference {
+    pub bug: Option<Bug>,
+    pub params: Params,
+}
+
+impl System<Spark> for Reference {
+    fn serve(&self, node: Node) -> Software {
+        Box::pin(edge::serve(node, self.params.clone(), self.bug))
+    }
+
+    fn client(&self, node: Node) -> Box<dyn Caller<Spark>> {
+        Box::new(client::Client::new(node))
+    }
+}

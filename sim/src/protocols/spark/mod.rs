@@ -1,0 +1,169 @@
+//! The spark workload: clients run flares on the edge nodes.
+//!
+//! Each operation is an invocation on a random edge node (a `server-*` host) of 1 to
+//! `[spark] calls` calls drawn from the mix: `get`, `set`, `delete`, `list`, and `pull` of
+//! one or two keys from another node. Keys are `k0`, `k1`, ... (`[workload] keys`); every
+//! written value is unique (`c<client>.<n>.<call>`), so a read names the write it saw. TTLs
+//! are drawn from `0..=[spark] ttl` seconds. At low weight the workload asks for what the host
+//! must refuse, to exercise every error code: invalid and reserved keys, values around the
+//! size cap, TTLs out of range, an origin that is not another node, and flares without
+//! `WritesSparkKV`.
+//!
+//! The checker fills in each invocation's node-local time window ([`crate::check::clock`])
+//! and checks linearizability per node against [`squall_models::spark`].
+
+pub mod backends;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use squall_models::spark::{Call, Invocation, Spark as Model, SparkRet, Value};
+
+use crate::backend::Backend;
+use crate::check::{clock::Clocks, linearizable, Verdict};
+use crate::history::History;
+use crate::protocol::Protocol;
+use crate::scenario::{server_names, Scenario};
+
+/// The spark edge TTL store protocol.
+pub struct Spark;
+
+/// How often a drawn thing is one the host must refuse.
+const ODD: f64 = 0.04;
+
+/// Keys the host must refuse: empty, bad characters, reserved prefixes, too long.
+const BAD_KEYS: [&str; 5] = ["", "k 0", "k/0", "__flaron:k0", "__sys:k0"];
+
+impl Protocol for Spark {
+    const NAME: &'static str = "spark";
+    type Op = Invocation;
+    type Ret = SparkRet;
+    type Model = Model;
+    /// The invocation itself.
+    type Intent = Invocation;
+    /// Nothing: an invocation does not depend on earlier answers.
+    type Memory = ();
+
+    fn draw(scenario: &Scenario, client: usize, n: usize, rng: &mut ChaCha8Rng) -> Invocation {
+        let draw = Draw { scenario, rng };
+        draw.invocation(client, n)
+    }
+
+    fn op(_: &(), intent: &Invocation) -> Invocation {
+        intent.clone()
+    }
+
+    fn learn(_: &mut (), _: &Invocation, _: &SparkRet) {}
+
+    /// Linearizability per node, each invocation given the window of its node's clock.
+    fn check(scenario: &Scenario, history: &History<Invocation, SparkRet>) -> Verdict {
+        let clocks = Clocks::new(&scenario.faults);
+        let at = |i: usize| history.events[i].at();
+        // An operation that never answered may take effect until the run ends.
+        let end = history.events.len().checked_sub(1).map_or(0, at);
+        let mut ops = history.operations();
+        for o in &mut ops {
+            let to = o.done.map_or(end, at);
+            o.op.window = Some(clocks.window(&o.op.node, at(o.call), to));
+        }
+        let model = Model {
+            params: scenario.spark.params.clone(),
+            nodes: server_names(scenario.servers).into_iter().collect(),
+        };
+        linearizable(&model, &ops, &Default::default())
+    }
+
+    fn operations() -> Vec<&'static str> {
+        vec!["get", "set", "delete", "list", "pull"]
+    }
+
+    fn backends() -> Vec<Backend> {
+        backends::all()
+    }
+}
+
+struct Draw<'a> {
+    scenario: &'a Scenario,
+    rng: &'a mut ChaCha8Rng,
+}
+
+impl Draw<'_> {
+    fn invocation(mut self, client: usize, n: usize) -> Invocation {
+        let s = self.scenario;
+        let node = format!("server-{}", self.rng.random_range(1..=s.servers));
+        let writes = !self.rng.random_bool(ODD);
+        let calls = (0..self.rng.random_range(1..=s.spark.calls))
+            .map(|i| self.call(&node, format!("c{client}.{n}.{i}")))
+            .collect();
+        Invocation {
+            node,
+            writes,
+            calls,
+            window: None,
+        }
+    }
+
+    fn call(&mut self, node: &str, text: String) -> Call {
+        let s = self.scenario;
+        match crate::plan::pick(&s.workload.mix, self.rng) {
+            "get" => Call::Get { key: self.key() },
+            "set" => Call::Set {
+                key: self.key(),
+                value: self.value(text),
+                ttl: self.ttl(),
+            },
+            "delete" => Call::Delete { key: self.key() },
+            "list" => Call::List,
+            "pull" => Call::Pull {
+                origin: self.origin(node),
+                keys: (0..self.rng.random_range(1..=2))
+                    .map(|_| self.key())
+                    .collect(),
+            },
+            other => unreachable!("scenario validation admits no spark operation {other:?}"),
+        }
+    }
+
+    fn key(&mut self) -> String {
+        if self.rng.random_bool(ODD) {
+            let i = self.rng.random_range(0..=BAD_KEYS.len());
+            // The last one is a key of 257 characters.
+            BAD_KEYS
+                .get(i)
+                .map_or_else(|| "k".repeat(257), |k| k.to_string())
+        } else {
+            format!("k{}", self.rng.random_range(0..self.scenario.workload.keys))
+        }
+    }
+
+    /// Mostly short; now and then one byte either side of the size cap, or on it.
+    fn value(&mut self, text: String) -> Value {
+        if !self.rng.random_bool(ODD) {
+            return Value { text, pad: 0 };
+        }
+        let len = self.scenario.spark.params.value_cap + self.rng.random_range(0..=2) - 1;
+        let pad = len.saturating_sub(text.len());
+        Value { text, pad }
+    }
+
+    fn ttl(&mut self) -> i32 {
+        let cap = self.scenario.spark.params.ttl_cap;
+        if self.rng.random_bool(ODD) {
+            [-1, cap.saturating_add(1), i32::MIN][self.rng.random_range(0..3)]
+        } else {
+            self.rng.random_range(0..=self.scenario.spark.ttl)
+        }
+    }
+
+    /// Another node; now and then this one, or no node at all.
+    fn origin(&mut self, node: &str) -> String {
+        let others: Vec<String> = server_names(self.scenario.servers)
+            .into_iter()
+            .filter(|n| n != node)
+            .collect();
+        if others.is_empty() || self.rng.random_bool(ODD) {
+            ["", "server-0", node][self.rng.random_range(0..3)].to_string()
+        } else {
+            others[self.rng.random_range(0..others.len())].clone()
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Durable Streams backends: squall's reference server and its mutants, and the real
+//! `durable-streams-server` embedded in the simulation. All speak HTTP (see [`http`]) and
+//! are driven by the same client; the first server host serves.
+
+use async_trait::async_trait;
+use squall_models::stream::{StreamError, StreamOp, StreamRet};
+use std::rc::Rc;
+
+use crate::backend::{Backend, Kind};
+use crate::protocol::{Caller, Capability, System};
+use crate::protocols::stream::Streams;
+use crate::world::{Node, Software};
+
+pub mod http;
+pub mod real;
+pub mod reference;
+
+use reference::Bug;
+
+/// squall's stream backends: the reference and its mutants, and the embedded
+/// durable-streams-server.
+pub fn all() -> Vec<Backend> {
+    let backend = |server: Server| {
+        let backend = match server {
+            Server::Reference(None) => Backend::new(
+                "stream/reference",
+                Kind::Reference,
+                "one HTTP server, operations serialised, the store synced to disk before each answer",
+            ),
+            Server::Reference(Some(bug)) => Backend::new(bug.backend(), Kind::Mutant, bug.about()),
+            Server::Real => Backend::new(
+                "stream/durable-streams-server",
+                Kind::RealSim,
+                "durable-streams-server 0.2.0 (build_router, InMemoryStorage) embedded",
+            ),
+        };
+        backend.serves::<Streams>(move |_| Rc::new(server))
+    };
+    let mut all = vec![backend(Server::Reference(None))];
+    all.extend(Bug::ALL.map(|bug| backend(Server::Reference(Some(bug)))));
+    all.push(backend(Server::Real));
+    all
+}
+
+/// Which server a backend runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Server {
+    /// Ours, with a planted bug or none.
+    Reference(Option<Bug>),
+    /// durable-streams-server 0.2.0.
+    Real,
+}
+
+impl System<Streams> for Server {
+    fn serve(&self, node: Node) -> Software {
+        match *self {
+            Server::Reference(bug) => reference::serve(node, bug),
+            Server::Real => real::serve(node),
+        }
+    }
+
+    fn client(&self, node: Node) -> Box<dyn Caller<Streams>> {
+        Box::new(Client { node })
+    }
+
+    fn lacks(&self) -> Vec<(Capability, &'static str)> {
+        let http = (
+            Capability::Frames,
+            "it speaks HTTP through hyper, not squall's frames",
+        );
+        match self {
+            Server::Reference(_) => vec![http],
+            Server::Real => vec![
+                http,
+                (
+                    Capability::Durable,
+                    "InMemoryStorage loses every stream when its host crashes",
+                ),
+                (
+                    Capability::SimulatedTime,
+                    "expiry reads the wall clock (chrono::Utc::now), not the simulated one",
+                ),
+            ],
+        }
+    }
+}
+
+/// A client: one request a call, to the first server.
+struct Client {
+    node: Node,
+}
+
+#[async_trait(?Send)]
+impl Caller<Streams> for Client {
+    async fn call(&mut self, op: &StreamOp) -> Result<StreamRet, String> {
+        let server = &self.node.servers[0];
+        let (status, headers, body) = http::send(server, http::request(server, op)).await?;
+        // A malformed answer is still an answer, and a wrong one.
+        Ok(
+            http::answer(op, status, &headers, &body).unwrap_or_else(|why| {
+                StreamRet::Err(StreamError::Other {
+                    status: status.as_u16(),
+                    kind: why,
+                })
+            }),
+        )
+    }
+}

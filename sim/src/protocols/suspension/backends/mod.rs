@@ -1,0 +1,91 @@
+//! Suspension backends (FlowFabric's suspension / waitpoint / lease / signal protocol),
+//! reached through [`SuspClient`].
+//!
+//! - [`reference`]: squall's own, in the simulation, and its mutants;
+//! - [`redis`]: FlowFabric's Lua library in a real Redis, over a socket: the live backend
+//!   `suspension/flowfabric-redis`, which the differential test `sim/tests/flowfabric_lua.rs`
+//!   drives too.
+
+use async_trait::async_trait;
+use squall_models::suspension::{SuspOp, SuspRet};
+use std::rc::Rc;
+
+use crate::backend::{Backend, Kind};
+use crate::protocol::{Caller, System};
+use crate::protocols::suspension::Suspension;
+use crate::world::{Node, Software};
+
+pub mod redis;
+pub mod reference;
+
+/// A client of a suspension backend: one operation, one answer (the Lua's result array).
+#[async_trait(?Send)]
+pub trait SuspClient {
+    /// The answer, or why its outcome is unknown.
+    async fn call(&mut self, op: &SuspOp) -> Result<SuspRet, String>;
+    /// `op` as it ran, if the backend knows better than its caller ([`Caller::ran`]).
+    fn ran(&mut self, _op: &SuspOp) -> Option<SuspOp> {
+        None
+    }
+    /// A lost operation, as sent and as it ran, once learned ([`Caller::settled`]).
+    fn settled(&mut self) -> Option<(SuspOp, SuspOp)> {
+        None
+    }
+}
+
+/// squall's suspension backends: the reference and its mutants, and FlowFabric's Lua in a
+/// real redis-server (live).
+pub fn all() -> Vec<Backend> {
+    let reference = |bug: Option<reference::Bug>| {
+        let backend = match bug {
+            None => Backend::new(
+                "suspension/reference",
+                Kind::Reference,
+                "one server applying the protocol function, a synced operation log, request dedup",
+            ),
+            Some(bug) => Backend::new(bug.backend(), Kind::Mutant, bug.about()),
+        };
+        backend.serves::<Suspension>(move |s| {
+            Rc::new(reference::Reference {
+                bug,
+                params: crate::protocols::suspension::params(s),
+            })
+        })
+    };
+    let mut all = vec![reference(None)];
+    all.extend(reference::Bug::ALL.map(|bug| reference(Some(bug))));
+    all.push(
+        Backend::new(
+            "suspension/flowfabric-redis",
+            Kind::RealLive,
+            "FlowFabric's Lua library v6 (ff-script 0.2.0) in a real redis-server, over FCALL",
+        )
+        .serves_live::<Suspension>(|s| Box::new(redis::FlowFabric::new(s))),
+    );
+    all
+}
+
+impl System<Suspension> for reference::Reference {
+    fn serve(&self, node: Node) -> Software {
+        Box::pin(reference::serve(node, self.clone()))
+    }
+
+    fn client(&self, node: Node) -> Box<dyn Caller<Suspension>> {
+        Box::new(reference::Client::new(node))
+    }
+}
+
+#[async_trait(?Send)]
+impl<C: SuspClient> Caller<Suspension> for C {
+    async fn call(&mut self, op: &SuspOp) -> Result<SuspRet, String> {
+        SuspClient::call(self, op).await
+    }
+
+    fn ran(&mut self, op: &SuspOp) -> Option<SuspOp> {
+        SuspClient::ran(self, op)
+    }
+
+    fn settled(&mut self) -> Option<(SuspOp, SuspOp)> {
+        SuspClient::settled(self)
+    }
+}
