@@ -2,22 +2,15 @@
 //! starts. The run of a plan is deterministic, so a plan can be shrunk and replayed.
 
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use crate::faults::{Schedule, Spec};
-use crate::protocol::Protocol;
 use crate::scenario::Scenario;
+pub use crate::scenario::Step;
 use crate::time::stream;
-
-/// What one client does: a pause, then an operation, in turn.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Step<I> {
-    pub think: Duration,
-    pub intent: I,
-}
 
 #[derive(Clone, Debug)]
 pub struct Plan<I> {
@@ -31,10 +24,16 @@ pub struct Plan<I> {
 }
 
 impl<I: Serialize + DeserializeOwned> Plan<I> {
-    /// The plan of `scenario` for `seed`: its `[[client]]` steps if it scripts them, else
-    /// drawn. Each client draws from its own RNG stream, so adding a client changes no other
-    /// client's operations.
-    pub fn draw<P: Protocol<Intent = I>>(scenario: &Scenario, seed: u64) -> Plan<I> {
+    /// The plan of `scenario` for `seed`: its `[[client]]` steps if it scripts them, each
+    /// completed by `adopt`, else drawn by `draw(client, n, rng)` (client 1-based, `n` the
+    /// client's operation). Each client draws from its own RNG stream, so adding a client
+    /// changes no other client's operations.
+    pub fn draw(
+        scenario: &Scenario,
+        seed: u64,
+        adopt: impl Fn(I) -> I,
+        mut draw: impl FnMut(usize, usize, &mut ChaCha8Rng) -> I,
+    ) -> Plan<I> {
         let w = &scenario.workload;
         let clients = match &scenario.script {
             Some(script) => script
@@ -42,8 +41,7 @@ impl<I: Serialize + DeserializeOwned> Plan<I> {
                 .map(|steps| {
                     let steps = steps.iter().map(|s| Step {
                         think: s.think,
-                        intent: P::adopt(
-                            scenario,
+                        intent: adopt(
                             intent(&s.intent).expect("scenario validation checked intents"),
                         ),
                     });
@@ -56,7 +54,7 @@ impl<I: Serialize + DeserializeOwned> Plan<I> {
                     (0..w.ops_per_client)
                         .map(|n| Step {
                             think: rng.random_range(w.think.0..=w.think.1),
-                            intent: P::draw(scenario, c + 1, n, &mut rng),
+                            intent: draw(c + 1, n, &mut rng),
                         })
                         .collect()
                 })

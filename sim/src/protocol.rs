@@ -8,11 +8,11 @@ use squall_models::{Answer, Model};
 use std::collections::BTreeSet;
 use std::fmt::{self, Debug, Display};
 
-use crate::backend::Backend;
 use crate::check::Verdict;
 use crate::history::History;
+use crate::plan::Plan;
 use crate::scenario::Scenario;
-use crate::world::{Node, Software};
+use crate::world::host::{Node, Software};
 
 /// A protocol: its operations, how a workload draws them, and how a history of them is
 /// checked.
@@ -46,17 +46,21 @@ pub trait Protocol: 'static {
     /// The operation names its workload takes in a scenario's `mix`.
     fn operations() -> Vec<&'static str>;
 
-    /// squall's own backends of the protocol; a backend that serves several protocols is
-    /// listed by one of them. None by default.
-    fn backends() -> Vec<Backend> {
-        Vec::new()
-    }
-
     /// What a backend must support for `scenario` to say anything about it. By default what
     /// its faults need: crashes need durability, clock jumps a backend that reads
     /// `node.clock`.
     fn needs(scenario: &Scenario) -> BTreeSet<Capability> {
         Capability::of_faults(scenario)
+    }
+
+    /// The plan of `scenario` for `seed`: its scripted steps, or every client's drawn ones.
+    fn plan(scenario: &Scenario, seed: u64) -> Plan<Self::Intent> {
+        Plan::draw(
+            scenario,
+            seed,
+            |intent| Self::adopt(scenario, intent),
+            |client, n, rng| Self::draw(scenario, client, n, rng),
+        )
     }
 
     /// Intents a last client runs once the others are done and `duration` has passed (faults

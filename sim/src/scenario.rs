@@ -99,11 +99,17 @@ use toml::Spanned;
 use squall_models::watch::Retention;
 
 use crate::faults::{Fault, Odds, Schedule, Spec};
-use crate::plan::Step;
 
 mod spark;
 pub mod swarm;
 pub use spark::Spark;
+
+/// What one client does: a pause, then an operation, in turn.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step<I> {
+    pub think: Duration,
+    pub intent: I,
+}
 
 /// A validated scenario.
 #[derive(Clone, Debug)]

@@ -104,7 +104,7 @@ fn shrink_as<P: Protocol>(
         ));
     }
     let scenario = scenario.for_seed(seed);
-    let plan = Plan::draw::<P>(&scenario, seed);
+    let plan = P::plan(&scenario, seed);
     let (original, spans) = judge::<P>(&scenario, backend, &plan);
     if original.verdict == Outcome::Ok {
         return Err(format!(

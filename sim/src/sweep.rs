@@ -117,7 +117,7 @@ fn simulate<P: Protocol>(
         );
     }
     let scenario = &scenario.for_seed(seed);
-    let plan = Plan::draw::<P>(scenario, seed);
+    let plan = P::plan(scenario, seed);
     match history::<P>(scenario, backend, &plan) {
         Ok(history) => {
             let judged = match backend.is_live() {

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use common::backend;
 use squall::check::Verdict;
 use squall::live::{self, Flavor, Server};
-use squall::plan::Plan;
 use squall::protocol::Protocol;
 use squall::protocols::suspension::Suspension;
 use squall::protocols::Registry;
@@ -84,7 +83,7 @@ fn scenario() -> Scenario {
 /// One run of the short scenario on `server`: its verdict, or why it could not run.
 fn run_on(server: &Arc<Server>) -> Result<Verdict, String> {
     let s = scenario();
-    let plan = Plan::draw::<Suspension>(&s, 1);
+    let plan = Suspension::plan(&s, 1);
     let backend = backend(BACKEND).live::<Suspension>(&s).unwrap();
     let history = live::run_on::<Suspension>(&s, &plan, backend, server.clone())?;
     Ok(Suspension::check(&s, &history))

@@ -15,10 +15,8 @@ use proptest::test_runner::{Config, RngSeed, TestRunner};
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
-use squall::plan::Plan;
-use squall::protocols::watch::Watches;
-use squall::protocols::Registry;
-use squall::protocols::{kv::Kv, spark::Spark, stream::Streams, suspension::Suspension};
+use squall::protocol::Protocol;
+use squall::protocols::{self, Registry, Visit};
 use squall::scenario::{self, Error, Scenario};
 
 const FILE: &str = "fuzz.toml";
@@ -109,14 +107,15 @@ fn accepted(s: &Scenario) {
     // Whether a backend can run it is a question with an answer, not a panic.
     let _ = squall::sweep::applicable(s, &backend(&s.backend));
     if ops <= 2_000 {
-        match s.protocol.as_str() {
-            "kv" => drop(Plan::draw::<Kv>(s, 0)),
-            "watch" => drop(Plan::draw::<Watches>(s, 0)),
-            "spark" => drop(Plan::draw::<Spark>(s, 0)),
-            "suspension" => drop(Plan::draw::<Suspension>(s, 0)),
-            "stream" => drop(Plan::draw::<Streams>(s, 0)),
-            other => panic!("accepted protocol {other:?}"),
+        struct Draw<'a>(&'a Scenario);
+        impl Visit for Draw<'_> {
+            type Out = ();
+            fn visit<P: Protocol>(self) {
+                drop(P::plan(self.0, 0));
+            }
         }
+        protocols::visit(&s.protocol, Draw(s))
+            .unwrap_or_else(|| panic!("accepted protocol {:?}", s.protocol));
     }
 }
 

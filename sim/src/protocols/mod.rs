@@ -41,7 +41,7 @@ pub trait Visit {
 }
 
 macro_rules! protocols {
-    ($($p:ty),* $(,)?) => {
+    ($($p:ty $(=> $backends:path)?),* $(,)?) => {
         /// Every protocol's name, in the order of the list.
         pub const NAMES: &[&str] = &[$(<$p as Protocol>::NAME),*];
 
@@ -55,18 +55,21 @@ macro_rules! protocols {
 
         /// squall's own backends of every protocol.
         fn shipped() -> Vec<Backend> {
-            [$(<$p as Protocol>::backends()),*].concat()
+            let mut all = Vec::new();
+            $($(all.extend($backends());)?)*
+            all
         }
     };
 }
 
-// The one list of protocols.
+// The one list of protocols, each with squall's own backends of it (the KV backends serve
+// `watch` too).
 protocols!(
-    kv::Kv,
+    kv::Kv => kv::backends::all,
     watch::Watches,
-    spark::Spark,
-    suspension::Suspension,
-    stream::Streams
+    spark::Spark => spark::backends::all,
+    suspension::Suspension => suspension::backends::all,
+    stream::Streams => stream::backends::all,
 );
 
 /// Backends by name: squall's own, and any an outside crate adds.

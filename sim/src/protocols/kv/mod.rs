@@ -8,12 +8,16 @@
 pub mod backends;
 pub mod check;
 
+// What a KV backend implements, slipstream's traits, at the protocol's door.
+pub use backends::{
+    KvBackend, KvClient, KvPurge, KvReader, KvWatchBackend, KvWatchClient, KvWatcher, KvWriter,
+};
+
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use squall_models::kv::{Kv as KvModel, KvOp, KvRet, Rev};
 use std::collections::BTreeMap;
 
-use crate::backend::Backend;
 use crate::check::{linearizable, Verdict};
 use crate::history::{History, Operation};
 use crate::protocol::Protocol;
@@ -98,10 +102,6 @@ impl Protocol for Kv {
 
     fn operations() -> Vec<&'static str> {
         OPERATIONS.to_vec()
-    }
-
-    fn backends() -> Vec<Backend> {
-        backends::all()
     }
 }
 

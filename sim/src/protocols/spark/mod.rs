@@ -18,7 +18,6 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use squall_models::spark::{Call, Invocation, Spark as Model, SparkRet, Value};
 
-use crate::backend::Backend;
 use crate::check::{clock::Clocks, linearizable, Verdict};
 use crate::history::History;
 use crate::protocol::Protocol;
@@ -74,10 +73,6 @@ impl Protocol for Spark {
 
     fn operations() -> Vec<&'static str> {
         vec!["get", "set", "delete", "list", "pull"]
-    }
-
-    fn backends() -> Vec<Backend> {
-        backends::all()
     }
 }
 

@@ -35,7 +35,6 @@ use squall_models::stream::{
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::backend::Backend;
 use crate::check::{linearizable, Verdict};
 use crate::history::History;
 use crate::protocol::{Capability, Protocol};
@@ -250,10 +249,6 @@ impl Protocol for Streams {
 
     fn operations() -> Vec<&'static str> {
         OPERATIONS.to_vec()
-    }
-
-    fn backends() -> Vec<Backend> {
-        backends::all()
     }
 
     /// The faults' needs, and simulated time when streams expire.

@@ -27,7 +27,6 @@ use squall_models::suspension::{
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::backend::Backend;
 use crate::check::{linearizable, Verdict};
 use crate::history::History;
 use crate::protocol::Protocol;
@@ -264,10 +263,6 @@ impl Protocol for Suspension {
             "register",
             "caps",
         ]
-    }
-
-    fn backends() -> Vec<Backend> {
-        backends::all()
     }
 }
 

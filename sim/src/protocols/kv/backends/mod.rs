@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::backend::{Backend, Kind};
-use crate::protocol::{Caller, System};
+use crate::protocol::{Caller, Capability, System};
 use crate::protocols::kv::Kv;
 use crate::protocols::watch::Watches;
 use crate::world::Node;
@@ -78,6 +78,10 @@ pub trait KvBackend {
     fn serve(&self, node: Node) -> crate::world::Software;
     /// A client for client host `node`. It connects lazily, on its first call.
     fn client(&self, node: Node) -> Box<dyn KvClient>;
+    /// The capabilities it lacks, each with why ([`System::lacks`]); none by default.
+    fn lacks(&self) -> Vec<(Capability, &'static str)> {
+        Vec::new()
+    }
 }
 
 /// A KV backend that serves watches too.
@@ -163,6 +167,10 @@ impl<B: KvBackend> System<Kv> for B {
     fn client(&self, node: Node) -> Box<dyn Caller<Kv>> {
         Box::new(KvBackend::client(self, node))
     }
+
+    fn lacks(&self) -> Vec<(Capability, &'static str)> {
+        KvBackend::lacks(self)
+    }
 }
 
 #[async_trait(?Send)]
@@ -179,6 +187,10 @@ impl<B: KvWatchBackend> System<Watches> for B {
 
     fn client(&self, node: Node) -> Box<dyn Caller<Watches>> {
         Box::new(self.watch_client(node))
+    }
+
+    fn lacks(&self) -> Vec<(Capability, &'static str)> {
+        KvBackend::lacks(self)
     }
 }
 
