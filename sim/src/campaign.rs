@@ -1,10 +1,14 @@
 //! A campaign: the scenarios a command names, each paired with the backend it runs against.
 
+use std::ops::Range;
 use std::path::PathBuf;
 
 use crate::backend::Backend;
+use crate::progress::Progress;
 use crate::protocols::Registry;
+use crate::report::{Outcome, Tally};
 use crate::scenario::{self, Scenario};
+use crate::sweep::{self, Sweep};
 
 /// Load the scenarios under `paths`, each with the backend to run it against: the one
 /// called `backend`, for the scenarios of a protocol it serves, or else the scenario's own.
@@ -44,4 +48,58 @@ pub fn load(
         });
     }
     Ok(out)
+}
+
+/// Which seeds a campaign runs of each scenario.
+#[derive(Clone, Debug, Default)]
+pub struct Seeds {
+    /// These seeds of every scenario; each scenario's own `seeds` when `None`.
+    pub range: Option<Range<u64>>,
+    /// `(I, N)`: only the seeds `s` with `s % N == I - 1` (1-based), for CI matrices.
+    pub shard: Option<(u64, u64)>,
+}
+
+impl Seeds {
+    /// The seeds of `scenario` this selection runs.
+    pub fn of(&self, scenario: &Scenario) -> Vec<u64> {
+        let range = self.range.clone().unwrap_or_else(|| scenario.seeds.clone());
+        range
+            .filter(|seed| self.shard.is_none_or(|(i, n)| seed % n == i - 1))
+            .collect()
+    }
+}
+
+/// Run `seeds` of every scenario on its backend with `sweep`, reporting on `progress`: a
+/// header per scenario (or why the backend cannot run it), every run when `every` (else
+/// only the failing ones). Stops early once `sweep` is told to stop. Returns the tally.
+pub fn run(
+    scenarios: &[(Scenario, Backend)],
+    seeds: &Seeds,
+    sweep: &Sweep,
+    every: bool,
+    progress: &mut Progress,
+) -> Tally {
+    let mut tally = Tally::default();
+    for (s, backend) in scenarios {
+        if sweep.stopped() {
+            break;
+        }
+        let name = backend.name();
+        let header = format!("# scenario {} ({}, {name})", s.path.display(), s.name);
+        if let Err(why) = sweep::applicable(s, backend) {
+            progress.print(&format!("{header}: not applicable to {name}: {why}\n"));
+            continue;
+        }
+        progress.print(&format!("{header}\n"));
+        sweep.run(s, backend, &seeds.of(s), |run| {
+            let failed = run.verdict != Outcome::Ok;
+            if every || failed {
+                progress.print(&run.report(&s.path));
+            }
+            progress.tick(failed);
+            tally.add(&s.path, run);
+        });
+    }
+    progress.finish();
+    tally
 }

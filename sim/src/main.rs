@@ -305,50 +305,20 @@ fn run(args: RunArgs) -> u8 {
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     on_ctrl_c(&sweep, &interrupted);
-    let range = args.seed.map(|s| s..s + 1).or(args.seeds);
-    let chosen: Vec<Vec<u64>> = scenarios
+    let seeds = campaign::Seeds {
+        range: args.seed.map(|s| s..s + 1).or(args.seeds),
+        shard: args.shard,
+    };
+    let total = scenarios
         .iter()
-        .map(|(s, _)| {
-            range
-                .clone()
-                .unwrap_or_else(|| s.seeds.clone())
-                .filter(|seed| args.shard.is_none_or(|(i, n)| seed % n == i - 1))
-                .collect()
-        })
-        .collect();
-    let total = chosen.iter().map(|c| c.len() as u64).sum();
+        .map(|(s, _)| seeds.of(s).len() as u64)
+        .sum();
     let every = args.runs.unwrap_or(match total <= PRINT_ALL_UP_TO {
         true => Runs::All,
         false => Runs::Failures,
     }) == Runs::All;
     let mut progress = Progress::new(total);
-    let mut tally = Tally::default();
-    for ((s, backend), seeds) in scenarios.iter().zip(&chosen) {
-        if sweep.stopped() {
-            break;
-        }
-        let header = format!(
-            "# scenario {} ({}, {})",
-            s.path.display(),
-            s.name,
-            backend.name()
-        );
-        if let Err(why) = sweep::applicable(s, backend) {
-            let name = backend.name();
-            progress.print(&format!("{header}: not applicable to {name}: {why}\n"));
-            continue;
-        }
-        progress.print(&format!("{header}\n"));
-        sweep.run(s, backend, seeds, |run| {
-            let failed = run.verdict != Outcome::Ok;
-            if every || failed {
-                progress.print(&run.report(&s.path));
-            }
-            progress.tick(failed);
-            tally.add(&s.path, run);
-        });
-    }
-    progress.finish();
+    let tally = campaign::run(&scenarios, &seeds, &sweep, every, &mut progress);
     let stopped = match (interrupted.load(Ordering::SeqCst), sweep.stopped()) {
         (true, _) => Some(format!(
             "interrupted (Ctrl-C) after {} of {total} runs",

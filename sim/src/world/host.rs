@@ -51,7 +51,7 @@ impl Node {
     }
 
     /// Whether the BUGGIFY fault point `name` fires now: true now and then on seeds whose
-    /// scenario switches `buggify` on, never otherwise ([`dice`]).
+    /// scenario switches `buggify` on, never otherwise (see `world::dice`).
     pub fn buggify(&self, name: &str) -> bool {
         dice::fires(name)
     }

@@ -1,7 +1,7 @@
 //! Suspension backends (FlowFabric's suspension / waitpoint / lease / signal protocol),
 //! reached through [`SuspClient`].
 //!
-//! - [`reference`]: squall's own, in the simulation, and its mutants;
+//! - [`reference`](mod@reference): squall's own, in the simulation, and its mutants;
 //! - [`redis`]: FlowFabric's Lua library in a real Redis, over a socket: the live backend
 //!   `suspension/flowfabric-redis`, which the differential test `sim/tests/flowfabric_lua.rs`
 //!   drives too.
