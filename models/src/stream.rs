@@ -340,35 +340,31 @@ impl Stream {
     }
 }
 
+/// Whether an answer is right: `None` if it is wrong.
+type Verdict = Option<()>;
+
+/// Whether the answer is `want` (any answer is when it was never seen).
+fn answers(ret: Option<&StreamRet>, want: &StreamRet) -> Verdict {
+    ret.is_none_or(|r| r == want).then_some(())
+}
+
 /// Apply `op` to `name`, judging `ret`; `None` if `ret` is wrong.
-fn apply(name: &mut Name, t: &Timed, ret: Option<&StreamRet>) -> Option<()> {
+fn apply(name: &mut Name, t: &Timed, ret: Option<&StreamRet>) -> Verdict {
     use StreamError as E;
     use StreamRet as R;
-    // Whether the answer is `want` (any answer does when it was never seen).
-    let is = |want: &StreamRet| ret.is_none_or(|r| r == want);
     let high = name.high.clone();
     if let StreamOp::Append {
         json, data, close, ..
     } = &t.op
     {
         if data.is_empty() && !close {
-            return is(&R::Err(E::empty(*json))).then_some(());
+            return answers(ret, &R::Err(E::empty(*json)));
         }
     }
     let Some(s) = name.live.as_mut() else {
         return match &t.op {
             StreamOp::Create { json, ttl, .. } => {
-                let mut s = Stream {
-                    json: *json,
-                    ttl: *ttl,
-                    expiry: ttl.map(|ttl| (t.from + ttl * 1000, t.to.saturating_add(ttl * 1000))),
-                    messages: Vector::new(),
-                    marks: OrdMap::new(),
-                    closed: false,
-                    closer: None,
-                    last_seq: None,
-                    producers: OrdMap::new(),
-                };
+                let mut s = Stream::new(*json, *ttl, t);
                 match ret {
                     None => {}
                     Some(R::Created { next, new: true }) if s.tail(&high, next) => {}
@@ -377,13 +373,13 @@ fn apply(name: &mut Name, t: &Timed, ret: Option<&StreamRet>) -> Option<()> {
                 name.live = Some(s);
                 Some(())
             }
-            _ => is(&R::Err(E::NotFound)).then_some(()),
+            _ => answers(ret, &R::Err(E::NotFound)),
         };
     };
     match &t.op {
         StreamOp::Create { json, ttl, .. } => {
             if (*json, *ttl, false) != (s.json, s.ttl, s.closed) {
-                return is(&R::Err(E::Exists)).then_some(());
+                return answers(ret, &R::Err(E::Exists));
             }
             match ret {
                 None => Some(()),
@@ -399,80 +395,11 @@ fn apply(name: &mut Name, t: &Timed, ret: Option<&StreamRet>) -> Option<()> {
             close,
             ..
         } => {
-            let closed = |s: &mut Stream| match ret {
-                None => Some(()),
-                Some(R::Err(E::StreamClosed { next })) => s.tail(&high, next).then_some(()),
-                Some(_) => None,
-            };
-            if let Some(p) = producer {
-                if *json != s.json {
-                    return is(&R::Err(E::ContentType)).then_some(());
-                }
-                let state = s.producers.get(&p.id).copied();
-                if let Some((epoch, _)) = state.filter(|&(epoch, _)| p.epoch < epoch) {
-                    return is(&R::Err(E::Fenced { current: epoch })).then_some(());
-                }
-                if s.closed {
-                    if s.closer.as_ref() != Some(p) {
-                        return closed(s);
-                    }
-                    return duplicate(s, &high, ret, (p.epoch, p.seq), true);
-                }
-                let want = match state {
-                    Some((epoch, last)) if p.epoch == epoch && p.seq <= last => {
-                        return duplicate(s, &high, ret, (epoch, last), false);
-                    }
-                    Some((epoch, _)) if p.epoch > epoch => 0,
-                    Some((_, last)) => last + 1,
-                    None => 0,
-                };
-                if p.seq != want {
-                    let e = match state {
-                        Some((epoch, _)) if p.epoch > epoch => E::BadRequest {
-                            kind: "bad-request".into(),
-                        },
-                        _ => E::Gap {
-                            expected: want,
-                            received: p.seq,
-                        },
-                    };
-                    return is(&R::Err(e)).then_some(());
-                }
-            } else {
-                if s.closed {
-                    return closed(s);
-                }
-                if *json != s.json {
-                    return is(&R::Err(E::ContentType)).then_some(());
-                }
+            let (seq, producer) = (seq.as_ref(), producer.as_ref());
+            if let Some(verdict) = s.refuse(&high, *json, seq, producer, ret) {
+                return verdict;
             }
-            if seq.as_ref().is_some_and(|q| s.last_seq.as_ref() >= Some(q)) {
-                return is(&R::Err(E::SeqOrder)).then_some(());
-            }
-            s.messages.extend(data.iter().cloned());
-            if let Some(q) = seq {
-                s.last_seq = Some(q.clone());
-            }
-            if let Some(p) = producer {
-                s.producers.insert(p.id.clone(), (p.epoch, p.seq));
-            }
-            if *close {
-                s.closed = true;
-                s.closer = producer.clone();
-            }
-            match ret {
-                None => Some(()),
-                Some(R::Appended {
-                    next,
-                    closed,
-                    producer: echo,
-                }) if *closed == s.closed
-                    && *echo == producer.as_ref().map(|p| (p.epoch, p.seq)) =>
-                {
-                    s.tail(&high, next).then_some(())
-                }
-                Some(_) => None,
-            }
+            s.append(&high, data, seq, producer, *close, ret)
         }
         StreamOp::Close { .. } => {
             s.closed = true;
@@ -482,47 +409,7 @@ fn apply(name: &mut Name, t: &Timed, ret: Option<&StreamRet>) -> Option<()> {
                 Some(_) => None,
             }
         }
-        StreamOp::Read { from, .. } => match ret {
-            None => Some(()),
-            Some(R::Read {
-                data,
-                next,
-                up_to_date,
-                closed,
-            }) => {
-                let start = match from {
-                    None => Some(0),
-                    Some(o) => s.marks.iter().find(|(_, m)| *m == o).map(|(&k, _)| k),
-                };
-                let starts = match start {
-                    Some(k) => k..k + 1,
-                    None => 0..s.messages.len() + 1,
-                };
-                let n = s.messages.len();
-                let ok = |j: usize| *up_to_date == (j == n) && *closed == (s.closed && j == n);
-                // Where the answer's data, read from message `i`, ends: whole messages for
-                // JSON; bytes (where message bounds do not show) otherwise.
-                let bytes = data.concat();
-                let end_from = |i: usize| -> Option<usize> {
-                    if s.json {
-                        let j = i + data.len();
-                        let same = j <= n && s.messages.iter().skip(i).take(data.len()).eq(data);
-                        return (same && ok(j)).then_some(j);
-                    }
-                    let (mut left, mut j) = (bytes.as_str(), i);
-                    loop {
-                        if left.is_empty() && ok(j) {
-                            return Some(j);
-                        }
-                        left = left.strip_prefix(s.messages.get(j)?.as_str())?;
-                        j += 1;
-                    }
-                };
-                let end = starts.into_iter().find_map(end_from)?;
-                s.mark(&high, end, next).then_some(())
-            }
-            Some(_) => None,
-        },
+        StreamOp::Read { from, .. } => s.read(&high, from.as_ref(), ret),
         StreamOp::Head { .. } => match ret {
             None => Some(()),
             Some(R::Meta { json, next, closed }) if (*json, *closed) == (s.json, s.closed) => {
@@ -532,8 +419,181 @@ fn apply(name: &mut Name, t: &Timed, ret: Option<&StreamRet>) -> Option<()> {
         },
         StreamOp::Delete { .. } => {
             name.forget();
-            is(&R::Deleted).then_some(())
+            answers(ret, &R::Deleted)
         }
+    }
+}
+
+impl Stream {
+    /// The stream a create at `t` makes: empty, its expiry window from `t`'s if it has a TTL.
+    fn new(json: bool, ttl: Option<u64>, t: &Timed) -> Stream {
+        Stream {
+            json,
+            ttl,
+            expiry: ttl.map(|ttl| (t.from + ttl * 1000, t.to.saturating_add(ttl * 1000))),
+            messages: Vector::new(),
+            marks: OrdMap::new(),
+            closed: false,
+            closer: None,
+            last_seq: None,
+            producers: OrdMap::new(),
+        }
+    }
+
+    /// An append's checks, in the server's order: the verdict on its answer when one
+    /// refuses it (or finds it a producer's duplicate); `None` when it goes through.
+    fn refuse(
+        &mut self,
+        high: &Option<String>,
+        json: bool,
+        seq: Option<&String>,
+        producer: Option<&Producer>,
+        ret: Option<&StreamRet>,
+    ) -> Option<Verdict> {
+        use StreamError as E;
+        use StreamRet as R;
+        if let Some(p) = producer {
+            if json != self.json {
+                return Some(answers(ret, &R::Err(E::ContentType)));
+            }
+            let state = self.producers.get(&p.id).copied();
+            if let Some((epoch, _)) = state.filter(|&(epoch, _)| p.epoch < epoch) {
+                return Some(answers(ret, &R::Err(E::Fenced { current: epoch })));
+            }
+            if self.closed {
+                if self.closer.as_ref() != Some(p) {
+                    return Some(self.closed_to(high, ret));
+                }
+                return Some(duplicate(self, high, ret, (p.epoch, p.seq), true));
+            }
+            let want = match state {
+                Some((epoch, last)) if p.epoch == epoch && p.seq <= last => {
+                    return Some(duplicate(self, high, ret, (epoch, last), false));
+                }
+                Some((epoch, _)) if p.epoch > epoch => 0,
+                Some((_, last)) => last + 1,
+                None => 0,
+            };
+            if p.seq != want {
+                let e = match state {
+                    Some((epoch, _)) if p.epoch > epoch => E::BadRequest {
+                        kind: "bad-request".into(),
+                    },
+                    _ => E::Gap {
+                        expected: want,
+                        received: p.seq,
+                    },
+                };
+                return Some(answers(ret, &R::Err(e)));
+            }
+        } else {
+            if self.closed {
+                return Some(self.closed_to(high, ret));
+            }
+            if json != self.json {
+                return Some(answers(ret, &R::Err(E::ContentType)));
+            }
+        }
+        if seq.is_some_and(|q| self.last_seq.as_ref() >= Some(q)) {
+            return Some(answers(ret, &R::Err(E::SeqOrder)));
+        }
+        None
+    }
+
+    /// The 409 `stream-closed` an append to a closed stream gets.
+    fn closed_to(&mut self, high: &Option<String>, ret: Option<&StreamRet>) -> Verdict {
+        match ret {
+            None => Some(()),
+            Some(StreamRet::Err(StreamError::StreamClosed { next })) => {
+                self.tail(high, next).then_some(())
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// An append that went through: its messages added, the producer's and `Stream-Seq`'s
+    /// state moved on, the stream closed if it asked.
+    fn append(
+        &mut self,
+        high: &Option<String>,
+        data: &[String],
+        seq: Option<&String>,
+        producer: Option<&Producer>,
+        close: bool,
+        ret: Option<&StreamRet>,
+    ) -> Verdict {
+        self.messages.extend(data.iter().cloned());
+        if let Some(q) = seq {
+            self.last_seq = Some(q.clone());
+        }
+        if let Some(p) = producer {
+            self.producers.insert(p.id.clone(), (p.epoch, p.seq));
+        }
+        if close {
+            self.closed = true;
+            self.closer = producer.cloned();
+        }
+        match ret {
+            None => Some(()),
+            Some(StreamRet::Appended {
+                next,
+                closed,
+                producer: echo,
+            }) if *closed == self.closed && *echo == producer.map(|p| (p.epoch, p.seq)) => {
+                self.tail(high, next).then_some(())
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// A read from offset `from` (`None`: the start): its data must be the messages from
+    /// where `from` was seen, or, for an offset never seen, from some count of messages.
+    fn read(
+        &mut self,
+        high: &Option<String>,
+        from: Option<&String>,
+        ret: Option<&StreamRet>,
+    ) -> Verdict {
+        let (data, next, up_to_date, closed) = match ret {
+            None => return Some(()),
+            Some(StreamRet::Read {
+                data,
+                next,
+                up_to_date,
+                closed,
+            }) => (data, next, up_to_date, closed),
+            Some(_) => return None,
+        };
+        let start = match from {
+            None => Some(0),
+            Some(o) => self.marks.iter().find(|(_, m)| *m == o).map(|(&k, _)| k),
+        };
+        let starts = match start {
+            Some(k) => k..k + 1,
+            None => 0..self.messages.len() + 1,
+        };
+        let n = self.messages.len();
+        let ok = |j: usize| *up_to_date == (j == n) && *closed == (self.closed && j == n);
+        // Where the answer's data, read from message `i`, ends: whole messages for
+        // JSON; bytes (where message bounds do not show) otherwise.
+        let bytes = data.concat();
+        let end_from = |i: usize| -> Option<usize> {
+            if self.json {
+                let j = i + data.len();
+                let same = j <= n && self.messages.iter().skip(i).take(data.len()).eq(data);
+                return (same && ok(j)).then_some(j);
+            }
+            let (mut left, mut j) = (bytes.as_str(), i);
+            loop {
+                if left.is_empty() && ok(j) {
+                    return Some(j);
+                }
+                left = left.strip_prefix(self.messages.get(j)?.as_str())?;
+                j += 1;
+            }
+        };
+        let end = starts.into_iter().find_map(end_from)?;
+        self.mark(high, end, next).then_some(())
     }
 }
 

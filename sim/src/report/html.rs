@@ -12,7 +12,7 @@ use std::fmt::{Display, Write as _};
 use squall_models::Answer;
 
 use crate::check::Verdict;
-use crate::history::{At, Event, History, Nanos};
+use crate::history::{At, Event, History, Nanos, Operation};
 
 /// Pixels: the left margin for lane names, a lane's height, a bar's height.
 const LEFT: f64 = 70.0;
@@ -25,148 +25,25 @@ where
     O: Clone + Display,
     R: Clone + Display + Answer,
 {
-    let end = history.events.iter().map(at).max().unwrap_or(0).max(1);
     let ops = history.operations();
-    let width = (ops.len() as f64 * 8.0).clamp(1000.0, 8000.0);
-    let x = |t: Nanos| LEFT + (t as f64 / end as f64) * width;
-    let clients: Vec<u32> = {
-        let mut c: Vec<u32> = ops.iter().map(|o| o.client).collect();
-        c.sort_unstable();
-        c.dedup();
-        c
-    };
-    let lane = |c: u32| clients.iter().position(|&x| x == c).unwrap_or(0);
-    let height = 30.0 + clients.len() as f64 * LANE;
+    let timeline = Timeline::new(history, &ops);
     let (minimal, stuck, what, states) = match verdict {
         Verdict::Violation(v) => (v.ops.clone(), v.stuck, Some(v.what.as_str()), &v.states[..]),
         _ => (Vec::new(), None, None, &[][..]),
     };
-    // When and why each client gave up on an operation whose outcome is unknown.
-    let gave_up: BTreeMap<u64, (Nanos, &str)> = history
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Unknown { id, why, at, .. } => Some((*id, (*at, why.as_str()))),
-            _ => None,
-        })
-        .collect();
-
     let mut svg = String::new();
     let _ = write!(
         svg,
         r#"<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{height}">"#,
-        w = LEFT + width + 20.0
+        w = LEFT + timeline.width + 20.0,
+        height = timeline.height()
     );
-    // Time axis.
-    let step = tick(end);
-    let mut t = 0;
-    while t <= end {
-        let _ = write!(
-            svg,
-            r#"<line class="tick" x1="{x}" x2="{x}" y1="18" y2="{height}"/><text class="time" x="{x}" y="12">{}</text>"#,
-            esc(&At(t).to_string()),
-            x = x(t)
-        );
-        t += step;
-    }
-    for (band, kind, from, to, what) in bands(history, end) {
-        let w = (x(to) - x(from)).max(2.0);
-        let _ = write!(
-            svg,
-            r#"<rect class="fault {kind}" data-band="{band}" x="{}" y="18" width="{w}" height="{}" data-info="{}"><title>{}</title></rect>"#,
-            x(from),
-            height - 18.0,
-            esc(&what),
-            esc(&what)
-        );
-    }
-    for (i, c) in clients.iter().enumerate() {
-        let y = 22.0 + i as f64 * LANE;
-        let _ = write!(
-            svg,
-            r#"<g class="lane" data-client="{c}"><line class="lane-line" x1="{LEFT}" x2="{}" y1="{}" y2="{}"/><text class="lane-name" x="4" y="{}">c{c}</text></g>"#,
-            LEFT + width,
-            y + LANE / 2.0,
-            y + LANE / 2.0,
-            y + BAR
-        );
-    }
-    for o in &ops {
-        let from = at(&history.events[o.call]);
-        let (to, outcome, answer) = match (&o.ret, o.done) {
-            (Some(ret), Some(done)) => {
-                let kind = if ret.is_ok() { "ok" } else { "fail" };
-                (at(&history.events[done]), kind, format!("{kind} {ret}"))
-            }
-            _ => {
-                let (at, why) = gave_up
-                    .get(&o.id)
-                    .copied()
-                    .unwrap_or((end, "still open at the end"));
-                (at, "unknown", format!("unknown: {why}"))
-            }
-        };
-        let mut class = format!("op {outcome}");
-        if minimal.contains(&o.id) {
-            class.push_str(" minimal");
-        }
-        if stuck == Some(o.id) {
-            class.push_str(" stuck");
-        }
-        let info = format!(
-            "#{} c{} {} -> {answer} [{} .. {}]",
-            o.id,
-            o.client,
-            o.op,
-            At(from).to_string().trim(),
-            At(to).to_string().trim()
-        );
-        let y = 22.0 + lane(o.client) as f64 * LANE + (LANE - BAR) / 2.0;
-        let _ = write!(
-            svg,
-            r#"<rect class="{class}" id="op-{}" x="{}" y="{y}" width="{}" height="{BAR}" data-info="{}"><title>{}</title></rect>"#,
-            o.id,
-            x(from),
-            (x(to) - x(from)).max(2.0),
-            esc(&info),
-            esc(&info)
-        );
-        if outcome == "unknown" {
-            // It may still take effect, until the end of the run: an open line below the bar.
-            let _ = write!(
-                svg,
-                r#"<line class="open" x1="{}" x2="{}" y1="{y2}" y2="{y2}"/>"#,
-                x(to),
-                x(end),
-                y2 = y + BAR + 1.0
-            );
-        }
-    }
+    timeline.axis(&mut svg);
+    timeline.faults(&mut svg, history);
+    timeline.lanes(&mut svg);
+    timeline.operations(&mut svg, history, &ops, &minimal, stuck);
     svg.push_str("</svg>");
-
-    let mut violation = String::new();
-    if let Some(what) = what {
-        let _ = write!(
-            violation,
-            r#"<section id="violation"><h2>Violation</h2><p id="what">{}</p>"#,
-            esc(what)
-        );
-        if let Some(id) = stuck {
-            let _ = write!(
-                violation,
-                r##"<p>Could not be placed: <a id="stuck-op" href="#op-{id}">#{id}</a> (red); outlined: the minimal failing history.</p>"##
-            );
-        }
-        if !states.is_empty() {
-            violation
-                .push_str(r#"<p>Model state(s) where the search stopped:</p><ul id="states">"#);
-            for s in states {
-                let _ = write!(violation, "<li><code>{}</code></li>", esc(s));
-            }
-            violation.push_str("</ul>");
-        }
-        violation.push_str("</section>");
-    }
+    let violation = what.map_or(String::new(), |what| violation(what, stuck, states));
     format!(
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -185,6 +62,188 @@ where
         verdict_class = verdict_name(verdict),
         verdict_name = verdict_name(verdict),
     )
+}
+
+/// Where times and clients fall on the page: time runs left to right, a lane a client.
+struct Timeline {
+    /// The time of the last event (at least 1ns), at the right edge.
+    end: Nanos,
+    /// Pixels from time 0 to `end`.
+    width: f64,
+    /// The clients with operations, in order, a lane each.
+    clients: Vec<u32>,
+}
+
+impl Timeline {
+    fn new<O, R>(history: &History<O, R>, ops: &[Operation<O, R>]) -> Timeline {
+        let mut clients: Vec<u32> = ops.iter().map(|o| o.client).collect();
+        clients.sort_unstable();
+        clients.dedup();
+        Timeline {
+            end: history.events.iter().map(at).max().unwrap_or(0).max(1),
+            width: (ops.len() as f64 * 8.0).clamp(1000.0, 8000.0),
+            clients,
+        }
+    }
+
+    fn x(&self, t: Nanos) -> f64 {
+        LEFT + (t as f64 / self.end as f64) * self.width
+    }
+
+    fn height(&self) -> f64 {
+        30.0 + self.clients.len() as f64 * LANE
+    }
+
+    fn lane(&self, c: u32) -> usize {
+        self.clients.iter().position(|&x| x == c).unwrap_or(0)
+    }
+
+    /// The time axis: a tick line and label every [`tick`].
+    fn axis(&self, svg: &mut String) {
+        let (end, height) = (self.end, self.height());
+        let step = tick(end);
+        let mut t = 0;
+        while t <= end {
+            let _ = write!(
+                svg,
+                r#"<line class="tick" x1="{x}" x2="{x}" y1="18" y2="{height}"/><text class="time" x="{x}" y="12">{}</text>"#,
+                esc(&At(t).to_string()),
+                x = self.x(t)
+            );
+            t += step;
+        }
+    }
+
+    /// The faults, each a band across every lane ([`bands`]).
+    fn faults<O, R>(&self, svg: &mut String, history: &History<O, R>) {
+        for (band, kind, from, to, what) in bands(history, self.end) {
+            let w = (self.x(to) - self.x(from)).max(2.0);
+            let _ = write!(
+                svg,
+                r#"<rect class="fault {kind}" data-band="{band}" x="{}" y="18" width="{w}" height="{}" data-info="{}"><title>{}</title></rect>"#,
+                self.x(from),
+                self.height() - 18.0,
+                esc(&what),
+                esc(&what)
+            );
+        }
+    }
+
+    /// A line and a name a client.
+    fn lanes(&self, svg: &mut String) {
+        for (i, c) in self.clients.iter().enumerate() {
+            let y = 22.0 + i as f64 * LANE;
+            let _ = write!(
+                svg,
+                r#"<g class="lane" data-client="{c}"><line class="lane-line" x1="{LEFT}" x2="{}" y1="{}" y2="{}"/><text class="lane-name" x="4" y="{}">c{c}</text></g>"#,
+                LEFT + self.width,
+                y + LANE / 2.0,
+                y + LANE / 2.0,
+                y + BAR
+            );
+        }
+    }
+
+    /// A bar an operation, in its client's lane, classed by its outcome and by its part in
+    /// a violation (`minimal`, `stuck`).
+    fn operations<O, R>(
+        &self,
+        svg: &mut String,
+        history: &History<O, R>,
+        ops: &[Operation<O, R>],
+        minimal: &[u64],
+        stuck: Option<u64>,
+    ) where
+        O: Display,
+        R: Display + Answer,
+    {
+        // When and why each client gave up on an operation whose outcome is unknown.
+        let gave_up: BTreeMap<u64, (Nanos, &str)> = history
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Unknown { id, why, at, .. } => Some((*id, (*at, why.as_str()))),
+                _ => None,
+            })
+            .collect();
+        for o in ops {
+            let from = at(&history.events[o.call]);
+            let (to, outcome, answer) = match (&o.ret, o.done) {
+                (Some(ret), Some(done)) => {
+                    let kind = if ret.is_ok() { "ok" } else { "fail" };
+                    (at(&history.events[done]), kind, format!("{kind} {ret}"))
+                }
+                _ => {
+                    let (at, why) = gave_up
+                        .get(&o.id)
+                        .copied()
+                        .unwrap_or((self.end, "still open at the end"));
+                    (at, "unknown", format!("unknown: {why}"))
+                }
+            };
+            let mut class = format!("op {outcome}");
+            if minimal.contains(&o.id) {
+                class.push_str(" minimal");
+            }
+            if stuck == Some(o.id) {
+                class.push_str(" stuck");
+            }
+            let info = format!(
+                "#{} c{} {} -> {answer} [{} .. {}]",
+                o.id,
+                o.client,
+                o.op,
+                At(from).to_string().trim(),
+                At(to).to_string().trim()
+            );
+            let y = 22.0 + self.lane(o.client) as f64 * LANE + (LANE - BAR) / 2.0;
+            let _ = write!(
+                svg,
+                r#"<rect class="{class}" id="op-{}" x="{}" y="{y}" width="{}" height="{BAR}" data-info="{}"><title>{}</title></rect>"#,
+                o.id,
+                self.x(from),
+                (self.x(to) - self.x(from)).max(2.0),
+                esc(&info),
+                esc(&info)
+            );
+            if outcome == "unknown" {
+                // It may still take effect, until the end of the run: an open line below the bar.
+                let _ = write!(
+                    svg,
+                    r#"<line class="open" x1="{}" x2="{}" y1="{y2}" y2="{y2}"/>"#,
+                    self.x(to),
+                    self.x(self.end),
+                    y2 = y + BAR + 1.0
+                );
+            }
+        }
+    }
+}
+
+/// The violation's section: what failed, the operation that could not be placed, and the
+/// model states the search stopped in.
+fn violation(what: &str, stuck: Option<u64>, states: &[String]) -> String {
+    let mut violation = String::new();
+    let _ = write!(
+        violation,
+        r#"<section id="violation"><h2>Violation</h2><p id="what">{}</p>"#,
+        esc(what)
+    );
+    if let Some(id) = stuck {
+        let _ = write!(
+            violation,
+            r##"<p>Could not be placed: <a id="stuck-op" href="#op-{id}">#{id}</a> (red); outlined: the minimal failing history.</p>"##
+        );
+    }
+    if !states.is_empty() {
+        violation.push_str(r#"<p>Model state(s) where the search stopped:</p><ul id="states">"#);
+        for s in states {
+            let _ = write!(violation, "<li><code>{}</code></li>", esc(s));
+        }
+        violation.push_str("</ul>");
+    }
+    violation.push_str("</section>");
+    violation
 }
 
 fn verdict_name(v: &Verdict) -> &'static str {

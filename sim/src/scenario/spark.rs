@@ -23,7 +23,8 @@ use serde::Deserialize;
 use squall_models::spark::{Expiry, Params, Rounding};
 use toml::Spanned;
 
-use super::{Error, Locator};
+use super::file::Locator;
+use super::Error;
 
 /// A scenario's spark settings.
 #[derive(Clone, Debug, PartialEq, Eq)]

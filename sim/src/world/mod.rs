@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::faults::Fault;
+use crate::faults::{Fault, Schedule};
 use crate::history::{Event, History, Nanos};
 use crate::plan::{Plan, Step};
 use crate::protocol::{Caller, Capability, Protocol, System};
@@ -33,44 +33,27 @@ pub fn run<P: Protocol>(
     plan: &Plan<P::Intent>,
     system: Rc<dyn System<P>>,
 ) -> Result<History<P::Op, P::Ret>, String> {
-    // The finale starts once every client has stopped and its last call has timed out.
     let finale = P::finale(scenario);
-    let mut end = scenario.duration;
-    if !finale.is_empty() {
-        end += scenario.timeout * (finale.len() as u32 + 2);
-    }
-    let watchdog = scenario.duration + scenario.limits.overtime;
-    if end > watchdog {
-        return Err(format!(
-            "stopped by the simulated-time watchdog: the run would take {} of simulated time, \
-             past duration + [limits] overtime = {}",
-            humantime::format_duration(end),
-            humantime::format_duration(watchdog)
-        ));
-    }
+    let end = end_of(scenario, finale.len())?;
     // Over squall's transport, a frame's latency above the minimum is drawn frame by frame
     // (`frame`), so turmoil carries every message at the minimum.
     let framed = !system.lacks().iter().any(|(c, _)| *c == Capability::Frames);
     let (min, max) = scenario.latency;
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(plan.seed)
-        .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
-        .tick_duration(TICK)
-        .min_message_latency(min)
-        .max_message_latency(if framed { min } else { max })
-        // The loop below ends the run at `end`; turmoil's own limit must not.
-        .simulation_duration(end + Duration::from_secs(1))
-        .build();
+    let mut sim = simulation(scenario, plan.seed, end, framed);
 
-    let servers = server_names(scenario.servers);
-    let clocks = Clocks::default();
+    let hosts = Hosts {
+        servers: server_names(scenario.servers),
+        seed: plan.seed,
+        timeout: scenario.timeout,
+        clocks: Clocks::default(),
+    };
     let dice = dice::Dice::start(plan.seed);
     if framed {
         dice.latency(max.saturating_sub(min));
     }
     let mut disks = BTreeMap::new();
-    for name in &servers {
-        let node = Node::new(name, &servers, plan.seed, scenario.timeout, &clocks);
+    for name in &hosts.servers {
+        let node = hosts.node(name);
         disks.insert(name.clone(), node.disk.clone());
         let system = system.clone();
         sim.host(name.as_str(), move || system.serve(node.clone()));
@@ -87,8 +70,7 @@ pub fn run<P: Protocol>(
     }
     for (c, steps) in plan.clients.iter().enumerate() {
         let name = format!("client-{}", c + 1);
-        let node = Node::new(&name, &servers, plan.seed, scenario.timeout, &clocks);
-        let caller = system.client(node);
+        let caller = system.client(hosts.node(&name));
         let recorder = recorder.clone();
         sim.client(
             name.as_str(),
@@ -102,26 +84,13 @@ pub fn run<P: Protocol>(
             ),
         );
     }
-
     if !finale.is_empty() {
-        let node = Node::new("finale", &servers, plan.seed, scenario.timeout, &clocks);
-        let steps: Vec<Step<P::Intent>> = finale
-            .into_iter()
-            .enumerate()
-            .map(|(i, intent)| Step {
-                think: if i == 0 {
-                    scenario.duration + scenario.timeout
-                } else {
-                    Duration::ZERO
-                },
-                intent,
-            })
-            .collect();
+        let node = hosts.node("finale");
         sim.client(
             "finale",
             drive::<P>(
                 plan.clients.len() as u32 + 1,
-                steps,
+                finale_steps::<P>(scenario, finale),
                 system.client(node),
                 recorder.clone(),
                 scenario.timeout,
@@ -130,30 +99,13 @@ pub fn run<P: Protocol>(
         );
     }
 
-    let mut faults = plan.faults.iter().peekable();
-    loop {
-        let now = sim.elapsed();
-        while let Some((_, fault)) = faults.next_if(|(at, _)| *at <= now) {
-            match fault {
-                Fault::Buggify { on } => dice.buggify(*on),
-                Fault::Messages { odds } => dice.messages(*odds),
-                Fault::Latency { max } if framed => dice.latency(max.saturating_sub(min)),
-                _ => apply(&mut sim, &disks, &clocks, fault),
-            }
-            recorder.borrow_mut().history.events.push(Event::Fault {
-                at: nanos(now),
-                what: fault.to_string(),
-            });
-        }
-        if now >= end {
-            break;
-        }
-        match sim.step() {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(e) => return Err(format!("host software failed: {e}")),
-        }
-    }
+    let strike = |sim: &mut turmoil::Sim, fault: &Fault| match fault {
+        Fault::Buggify { on } => dice.buggify(*on),
+        Fault::Messages { odds } => dice.messages(*odds),
+        Fault::Latency { max } if framed => dice.latency(max.saturating_sub(min)),
+        _ => apply(sim, &disks, &hosts.clocks, fault),
+    };
+    play(&mut sim, &plan.faults, &recorder, end, strike)?;
     let end = nanos(sim.elapsed());
     drop(sim);
     let mut recorder = Rc::try_unwrap(recorder)
@@ -162,6 +114,107 @@ pub fn run<P: Protocol>(
         .into_inner();
     recorder.close(end);
     Ok(recorder.history)
+}
+
+/// When the run ends: at `duration`, or once the finale's `finale` operations have had
+/// their time; too late for the simulated-time watchdog is an error.
+fn end_of(scenario: &Scenario, finale: usize) -> Result<Duration, String> {
+    // The finale starts once every client has stopped and its last call has timed out.
+    let mut end = scenario.duration;
+    if finale > 0 {
+        end += scenario.timeout * (finale as u32 + 2);
+    }
+    let watchdog = scenario.duration + scenario.limits.overtime;
+    if end > watchdog {
+        return Err(format!(
+            "stopped by the simulated-time watchdog: the run would take {} of simulated time, \
+             past duration + [limits] overtime = {}",
+            humantime::format_duration(end),
+            humantime::format_duration(watchdog)
+        ));
+    }
+    Ok(end)
+}
+
+/// The turmoil simulation of seed `seed`, its messages at the scenario's latency (at its
+/// minimum when `framed`: frames draw the rest).
+fn simulation(
+    scenario: &Scenario,
+    seed: u64,
+    end: Duration,
+    framed: bool,
+) -> turmoil::Sim<'static> {
+    let (min, max) = scenario.latency;
+    turmoil::Builder::new()
+        .rng_seed(seed)
+        .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
+        .tick_duration(TICK)
+        .min_message_latency(min)
+        .max_message_latency(if framed { min } else { max })
+        // The loop in `play` ends the run at `end`; turmoil's own limit must not.
+        .simulation_duration(end + Duration::from_secs(1))
+        .build()
+}
+
+/// What every host's [`Node`] is made from.
+struct Hosts {
+    servers: Vec<String>,
+    seed: u64,
+    timeout: Duration,
+    clocks: Clocks,
+}
+
+impl Hosts {
+    fn node(&self, name: &str) -> Node {
+        Node::new(name, &self.servers, self.seed, self.timeout, &self.clocks)
+    }
+}
+
+/// The finale's steps: the first once the clients' last calls have timed out, the rest
+/// one after another.
+fn finale_steps<P: Protocol>(scenario: &Scenario, finale: Vec<P::Intent>) -> Vec<Step<P::Intent>> {
+    finale
+        .into_iter()
+        .enumerate()
+        .map(|(i, intent)| Step {
+            think: if i == 0 {
+                scenario.duration + scenario.timeout
+            } else {
+                Duration::ZERO
+            },
+            intent,
+        })
+        .collect()
+}
+
+/// Step `sim` until `end` (or until every client is done), striking each fault of
+/// `schedule` when its time comes and recording it.
+fn play<O, R>(
+    sim: &mut turmoil::Sim,
+    schedule: &Schedule,
+    recorder: &RefCell<Recorder<O, R>>,
+    end: Duration,
+    strike: impl Fn(&mut turmoil::Sim, &Fault),
+) -> Result<(), String> {
+    let mut faults = schedule.iter().peekable();
+    loop {
+        let now = sim.elapsed();
+        while let Some((_, fault)) = faults.next_if(|(at, _)| *at <= now) {
+            strike(sim, fault);
+            recorder.borrow_mut().history.events.push(Event::Fault {
+                at: nanos(now),
+                what: fault.to_string(),
+            });
+        }
+        if now >= end {
+            return Ok(());
+        }
+        match sim.step() {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => return Err(format!("host software failed: {e}")),
+        }
+    }
 }
 
 /// A client's software: the plan's steps in turn, each operation recorded. The simulation

@@ -29,7 +29,8 @@ use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis::Value;
 use squall_models::suspension::{
-    execution, waitpoint_key, Mode, Params, Signal, SuspOp, SuspRet, Suspension,
+    execution, waitpoint_key, Condition, Fence, Mode, Ms, Params, Signal, SuspOp, SuspRet,
+    Suspension,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -131,6 +132,28 @@ impl Keys {
             self.lane("active"),
             self.idx("attempt_timeout"),
             self.idx("execution_deadline"),
+        ]
+    }
+    /// The keys `ff_suspend_execution` takes, for attempt `index` and waitpoint `wp`.
+    fn suspension(&self, index: &str, wp: &str) -> [String; 17] {
+        [
+            self.exec("core"),
+            self.attempt(index),
+            self.exec("lease:current"),
+            self.exec("lease:history"),
+            self.idx("lease_expiry"),
+            self.workers(),
+            self.exec("suspension:current"),
+            self.wp(wp, ""),
+            self.wp(wp, ":signals"),
+            self.idx("suspension_timeout"),
+            self.idx("pending_waitpoint_expiry"),
+            self.lane("active"),
+            self.lane("suspended"),
+            self.exec("waitpoints"),
+            self.wp(wp, ":condition"),
+            self.idx("attempt_timeout"),
+            self.hmac(),
         ]
     }
 }
@@ -788,29 +811,7 @@ impl Redis {
             SuspOp::Reclaim {
                 worker, lease, ttl, ..
             } => self.reclaim(&k, worker, lease, *ttl).await,
-            SuspOp::Renew { fence, ttl, .. } => {
-                let keys = [
-                    k.exec("core"),
-                    k.exec("lease:current"),
-                    k.exec("lease:history"),
-                    k.idx("lease_expiry"),
-                ];
-                let (index, epoch, ttl) = (
-                    fence.attempt.to_string(),
-                    fence.epoch.to_string(),
-                    ttl.to_string(),
-                );
-                let args = [
-                    &k.eid,
-                    &index,
-                    &fence.attempt_id,
-                    &fence.lease,
-                    &epoch,
-                    &ttl,
-                    "5000",
-                ];
-                self.fcall("ff_renew_lease", &keys, &args).await
-            }
+            SuspOp::Renew { fence, ttl, .. } => self.renew(&k, fence, *ttl).await,
             SuspOp::MarkExpired { .. } => {
                 let keys = [
                     k.exec("core"),
@@ -826,19 +827,7 @@ impl Redis {
                 wp,
                 expires_at,
                 ..
-            } => {
-                let keys = [
-                    k.exec("core"),
-                    k.wp(wp, ""),
-                    k.idx("pending_waitpoint_expiry"),
-                    k.hmac(),
-                ];
-                let (attempt, expires) = (attempt.to_string(), expires_at.to_string());
-                let key = waitpoint_key(wp);
-                let args = [k.eid.as_str(), &attempt, wp, &key, &expires];
-                self.fcall("ff_create_pending_waitpoint", &keys, &args)
-                    .await
-            }
+            } => self.create_pending(&k, *attempt, wp, *expires_at).await,
             SuspOp::Suspend {
                 fence,
                 susp,
@@ -850,34 +839,8 @@ impl Redis {
                 ..
             } => {
                 let index = fence.attempt.to_string();
-                let keys = [
-                    k.exec("core"),
-                    k.attempt(&index),
-                    k.exec("lease:current"),
-                    k.exec("lease:history"),
-                    k.idx("lease_expiry"),
-                    k.workers(),
-                    k.exec("suspension:current"),
-                    k.wp(wp, ""),
-                    k.wp(wp, ":signals"),
-                    k.idx("suspension_timeout"),
-                    k.idx("pending_waitpoint_expiry"),
-                    k.lane("active"),
-                    k.lane("suspended"),
-                    k.exec("waitpoints"),
-                    k.wp(wp, ":condition"),
-                    k.idx("attempt_timeout"),
-                    k.hmac(),
-                ];
-                let (mode, min) = match condition.mode {
-                    Mode::Any => ("any", 1),
-                    Mode::All => ("all", 1),
-                    Mode::Count(n) => ("count", n),
-                };
-                let names = serde_json::to_string(&condition.names).expect("names serialise");
-                let cond = format!(
-                    r#"{{"condition_type":"signal_set","required_signal_names":{names},"signal_match_mode":"{mode}","minimum_signal_count":{min}}}"#
-                );
+                let keys = k.suspension(&index, wp);
+                let cond = signal_set(condition);
                 let epoch = fence.epoch.to_string();
                 let timeout = timeout_at.map(|t| t.to_string()).unwrap_or_default();
                 let key = waitpoint_key(wp);
@@ -904,54 +867,8 @@ impl Redis {
             }
             SuspOp::Deliver(s) => self.signal(s, false).await,
             SuspOp::Buffer(s) => self.signal(s, true).await,
-            SuspOp::Resume { .. } => {
-                let reads = [(k.exec("core"), "current_waitpoint_id")];
-                let rets = self
-                    .watched(&reads, |read| {
-                        let wp = &read[0];
-                        let keys = [
-                            k.exec("core"),
-                            k.exec("suspension:current"),
-                            k.wp(wp, ""),
-                            k.wp(wp, ":signals"),
-                            k.idx("suspension_timeout"),
-                            k.lane("eligible"),
-                            k.lane("delayed"),
-                            k.lane("suspended"),
-                        ];
-                        let args = [&k.eid, "operator", "0"];
-                        vec![Call::new("ff_resume_execution", &keys, &args)]
-                    })
-                    .await?;
-                Ok(rets[0].clone())
-            }
-            SuspOp::ExpireSuspension { .. } => {
-                let reads = [
-                    (k.exec("suspension:current"), "waitpoint_id"),
-                    (k.exec("core"), "current_attempt_index"),
-                ];
-                let rets = self
-                    .watched(&reads, |read| {
-                        let (wp, index) = (&read[0], &read[1]);
-                        let keys = [
-                            k.exec("core"),
-                            k.exec("suspension:current"),
-                            k.wp(wp, ""),
-                            k.wp(wp, ":condition"),
-                            k.attempt(index),
-                            k.stream_meta(index),
-                            k.idx("suspension_timeout"),
-                            k.lane("suspended"),
-                            k.lane("terminal"),
-                            k.lane("eligible"),
-                            k.lane("delayed"),
-                            k.exec("lease:history"),
-                        ];
-                        vec![Call::new("ff_expire_suspension", &keys, &[&k.eid])]
-                    })
-                    .await?;
-                Ok(rets[0].clone())
-            }
+            SuspOp::Resume { .. } => self.resume(&k).await,
+            SuspOp::ExpireSuspension { .. } => self.expire_suspension(&k).await,
             SuspOp::CloseWaitpoint { wp, reason, .. } => {
                 let keys = [
                     k.exec("core"),
@@ -962,25 +879,7 @@ impl Redis {
             }
             SuspOp::Rotate {
                 kid, secret, grace, ..
-            } => {
-                let ms = grace.to_string();
-                let args = [kid.as_str(), secret, &ms];
-                let rotate = Call::new("ff_rotate_waitpoint_hmac_secret", &[k.hmac()], &args);
-                let mut keystore = redis::cmd("HGETALL");
-                keystore.arg(k.hmac());
-                let (rets, keystore) = self.transaction(&[rotate], Some(keystore)).await?;
-                let ret = rets.expect("unwatched").remove(0);
-                // The retired kid expires at the server's `now + grace`.
-                if let SuspRet::Ok(f) = &ret {
-                    let fields = strings(&keystore.unwrap_or(Value::Nil));
-                    let retired = f.get(1).map(|prev| format!("expires_at:{prev}"));
-                    let at = fields.chunks(2).find(|p| Some(&p[0]) == retired.as_ref());
-                    if let Some(Ok(expires)) = at.map(|p| p[1].parse::<u64>()) {
-                        self.at = Some(expires.saturating_sub(*grace));
-                    }
-                }
-                Ok(ret)
-            }
+            } => self.rotate(&k, kid, secret, *grace).await,
             SuspOp::ListKids { .. } => {
                 let ret = self
                     .fcall("ff_list_waitpoint_hmac_kids", &[k.hmac()], &[])
@@ -997,6 +896,145 @@ impl Redis {
             SuspOp::Caps { instance, .. } => self.caps(instance).await,
         }
     }
+
+    /// `ff_renew_lease` under `fence`, for `ttl` more.
+    async fn renew(&mut self, k: &Keys, fence: &Fence, ttl: Ms) -> Result<SuspRet, String> {
+        let keys = [
+            k.exec("core"),
+            k.exec("lease:current"),
+            k.exec("lease:history"),
+            k.idx("lease_expiry"),
+        ];
+        let (index, epoch, ttl) = (
+            fence.attempt.to_string(),
+            fence.epoch.to_string(),
+            ttl.to_string(),
+        );
+        let args = [
+            &k.eid,
+            &index,
+            &fence.attempt_id,
+            &fence.lease,
+            &epoch,
+            &ttl,
+            "5000",
+        ];
+        self.fcall("ff_renew_lease", &keys, &args).await
+    }
+
+    /// `ff_create_pending_waitpoint` `wp` of attempt `attempt`, expiring at `expires_at`.
+    async fn create_pending(
+        &mut self,
+        k: &Keys,
+        attempt: u64,
+        wp: &str,
+        expires_at: Ms,
+    ) -> Result<SuspRet, String> {
+        let keys = [
+            k.exec("core"),
+            k.wp(wp, ""),
+            k.idx("pending_waitpoint_expiry"),
+            k.hmac(),
+        ];
+        let (attempt, expires) = (attempt.to_string(), expires_at.to_string());
+        let key = waitpoint_key(wp);
+        let args = [k.eid.as_str(), &attempt, wp, &key, &expires];
+        self.fcall("ff_create_pending_waitpoint", &keys, &args)
+            .await
+    }
+
+    /// `ff_resume_execution` by an operator, on the waitpoint current when it runs.
+    async fn resume(&mut self, k: &Keys) -> Result<SuspRet, String> {
+        let reads = [(k.exec("core"), "current_waitpoint_id")];
+        let rets = self
+            .watched(&reads, |read| {
+                let wp = &read[0];
+                let keys = [
+                    k.exec("core"),
+                    k.exec("suspension:current"),
+                    k.wp(wp, ""),
+                    k.wp(wp, ":signals"),
+                    k.idx("suspension_timeout"),
+                    k.lane("eligible"),
+                    k.lane("delayed"),
+                    k.lane("suspended"),
+                ];
+                let args = [&k.eid, "operator", "0"];
+                vec![Call::new("ff_resume_execution", &keys, &args)]
+            })
+            .await?;
+        Ok(rets[0].clone())
+    }
+
+    /// `ff_expire_suspension` on the suspension and attempt current when it runs.
+    async fn expire_suspension(&mut self, k: &Keys) -> Result<SuspRet, String> {
+        let reads = [
+            (k.exec("suspension:current"), "waitpoint_id"),
+            (k.exec("core"), "current_attempt_index"),
+        ];
+        let rets = self
+            .watched(&reads, |read| {
+                let (wp, index) = (&read[0], &read[1]);
+                let keys = [
+                    k.exec("core"),
+                    k.exec("suspension:current"),
+                    k.wp(wp, ""),
+                    k.wp(wp, ":condition"),
+                    k.attempt(index),
+                    k.stream_meta(index),
+                    k.idx("suspension_timeout"),
+                    k.lane("suspended"),
+                    k.lane("terminal"),
+                    k.lane("eligible"),
+                    k.lane("delayed"),
+                    k.exec("lease:history"),
+                ];
+                vec![Call::new("ff_expire_suspension", &keys, &[&k.eid])]
+            })
+            .await?;
+        Ok(rets[0].clone())
+    }
+
+    /// `ff_rotate_waitpoint_hmac_secret` to `kid`, the retired kid valid for `grace` more;
+    /// the time kept is when the rotation ran, read off the retired kid's expiry.
+    async fn rotate(
+        &mut self,
+        k: &Keys,
+        kid: &str,
+        secret: &str,
+        grace: Ms,
+    ) -> Result<SuspRet, String> {
+        let ms = grace.to_string();
+        let args = [kid, secret, &ms];
+        let rotate = Call::new("ff_rotate_waitpoint_hmac_secret", &[k.hmac()], &args);
+        let mut keystore = redis::cmd("HGETALL");
+        keystore.arg(k.hmac());
+        let (rets, keystore) = self.transaction(&[rotate], Some(keystore)).await?;
+        let ret = rets.expect("unwatched").remove(0);
+        // The retired kid expires at the server's `now + grace`.
+        if let SuspRet::Ok(f) = &ret {
+            let fields = strings(&keystore.unwrap_or(Value::Nil));
+            let retired = f.get(1).map(|prev| format!("expires_at:{prev}"));
+            let at = fields.chunks(2).find(|p| Some(&p[0]) == retired.as_ref());
+            if let Some(Ok(expires)) = at.map(|p| p[1].parse::<u64>()) {
+                self.at = Some(expires.saturating_sub(grace));
+            }
+        }
+        Ok(ret)
+    }
+}
+
+/// A resume condition as `ff_suspend_execution` takes it: a `signal_set` JSON object.
+fn signal_set(condition: &Condition) -> String {
+    let (mode, min) = match condition.mode {
+        Mode::Any => ("any", 1),
+        Mode::All => ("all", 1),
+        Mode::Count(n) => ("count", n),
+    };
+    let names = serde_json::to_string(&condition.names).expect("names serialise");
+    format!(
+        r#"{{"condition_type":"signal_set","required_signal_names":{names},"signal_match_mode":"{mode}","minimum_signal_count":{min}}}"#
+    )
 }
 
 /// FlowFabric's function library on a server, as the runs of this process use it: loaded
