@@ -56,7 +56,7 @@ fn sweep_errs(name: &str, why: &str) {
 fn a_panic_is_an_error_with_its_message() {
     sweep_errs(
         "kv/misbehave-panic",
-        "panicked: kv/misbehave-panic: a request made the server panic at sim/src/backends/",
+        "panicked: kv/misbehave-panic: a request made the server panic at sim/src/protocols/kv/backends/",
     );
 }
 
