@@ -2,7 +2,7 @@
 //!
 //! A protocol's folder holds its [`Protocol`] impl (how a workload draws its operations,
 //! how a history of them is checked), its checkers, and its backends: squall's reference,
-//! its mutants, and real ones. [`protocols!`] below is the only list of protocols; squall's
+//! its mutants, and real ones. `protocols!` below is the only list of protocols; squall's
 //! drivers (sweep, shrink, scenario loading, live mode) reach a protocol by name only through
 //! [`visit`].
 //!

@@ -67,7 +67,7 @@ impl Node {
     }
 
     /// Whether the BUGGIFY fault point `name` fires now: true now and then on seeds whose
-    /// scenario switches `buggify` on, never otherwise ([`dice`]).
+    /// scenario switches `buggify` on, never otherwise (see the private `dice` module).
     pub fn buggify(&self, name: &str) -> bool {
         dice::fires(name)
     }

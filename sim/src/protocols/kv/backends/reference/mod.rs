@@ -22,7 +22,7 @@
 //! answer instead of applying it again. A call whose request never left answers
 //! `KvError::NotConnected`.
 //!
-//! Frames are a `u32` length and a JSON [`wire::Msg`]; the log on disk is one JSON record a
+//! Frames are a `u32` length and a JSON `wire::Msg`; the log on disk is one JSON record a
 //! line.
 //!
 //! Watches stream the primary's log; `server` and `client` say how, and how a watch
@@ -30,8 +30,8 @@
 //!
 //! # Mutants
 //!
-//! The same code with one planted bug, chosen by [`Bug`]; [`backends`] lists them by their
-//! command-line names and [`named`] finds one.
+//! The same code with one planted bug, chosen by [`Bug`]; [`super::all`] registers each
+//! under its command-line name.
 
 use std::time::Duration;
 
