@@ -4,7 +4,6 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use crate::backend::Backend;
-use crate::progress::Progress;
 use crate::protocols::Registry;
 use crate::report::{Outcome, Tally};
 use crate::scenario::{self, Scenario};
@@ -69,7 +68,17 @@ impl Seeds {
     }
 }
 
-/// Run `seeds` of every scenario on its backend with `sweep`, reporting on `progress`: a
+/// Where a campaign reports as it goes (the command line's progress bar, say).
+pub trait Sink {
+    /// Show `text`: whole lines.
+    fn print(&mut self, text: &str);
+    /// One more run is done.
+    fn tick(&mut self, failed: bool);
+    /// The campaign is over.
+    fn finish(&mut self);
+}
+
+/// Run `seeds` of every scenario on its backend with `sweep`, reporting to `progress`: a
 /// header per scenario (or why the backend cannot run it), every run when `every` (else
 /// only the failing ones). Stops early once `sweep` is told to stop. Returns the tally.
 pub fn run(
@@ -77,7 +86,7 @@ pub fn run(
     seeds: &Seeds,
     sweep: &Sweep,
     every: bool,
-    progress: &mut Progress,
+    progress: &mut (dyn Sink + Send),
 ) -> Tally {
     let mut tally = Tally::default();
     for (s, backend) in scenarios {

@@ -23,6 +23,7 @@
 //!
 #![doc = include_str!("../../README.md")]
 pub mod backend;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod campaign;
 pub mod check;
@@ -31,6 +32,7 @@ pub mod history;
 pub mod interop;
 pub mod live;
 pub mod plan;
+#[cfg(feature = "cli")]
 pub mod progress;
 pub mod protocol;
 pub mod protocols;

@@ -38,7 +38,8 @@ enum Command {
     /// Run scenarios over seeds; one line per run.
     Run(RunArgs),
     /// Measure the checkers against stateright, and the harness's throughput; prints the
-    /// tables of BENCHMARKS.md. Run it from the repository root.
+    /// tables of BENCHMARKS.md. Run it from the repository root. Needs the `bench` feature
+    /// (on by default).
     Bench {
         /// Only check this input (`etcd/FILE.log`, `kv-10k`, `kv-100k`, `register-2k`) and
         /// print the time and verdict: for profiling.
@@ -236,6 +237,7 @@ fn main() -> ExitCode {
     ExitCode::from(status)
 }
 
+#[cfg(feature = "bench")]
 fn bench(only: Option<&str>, stateright: bool) -> u8 {
     let done = match only {
         Some(input) => squall::bench::one(input, stateright),
@@ -248,6 +250,16 @@ fn bench(only: Option<&str>, stateright: bool) -> u8 {
             BAD_INPUT
         }
     }
+}
+
+/// A `squall` built without the `bench` feature has the subcommand, to say what it needs.
+#[cfg(not(feature = "bench"))]
+fn bench(_only: Option<&str>, _stateright: bool) -> u8 {
+    eprintln!(
+        "squall: bench needs the `bench` feature (stateright, porcupine-rs); build squall with \
+         its default features, or `--features bench`"
+    );
+    BAD_INPUT
 }
 
 fn list(what: Listing) -> u8 {
@@ -318,7 +330,7 @@ fn run(args: RunArgs) -> u8 {
         false => Runs::Failures,
     }) == Runs::All;
     let mut progress = Progress::new(total);
-    let tally = campaign::run(&scenarios, &seeds, &sweep, every, &mut progress);
+    let tally = campaign::run(&scenarios, &seeds, &sweep, every, &mut Shown(&mut progress));
     let stopped = match (interrupted.load(Ordering::SeqCst), sweep.stopped()) {
         (true, _) => Some(format!(
             "interrupted (Ctrl-C) after {} of {total} runs",
@@ -338,6 +350,23 @@ fn run(args: RunArgs) -> u8 {
         (false, _) => FAILED,
         (true, true) => INTERRUPTED,
         (true, false) => HOLDS,
+    }
+}
+
+/// The progress bar, as a campaign reports to it.
+struct Shown<'a>(&'a mut Progress);
+
+impl campaign::Sink for Shown<'_> {
+    fn print(&mut self, text: &str) {
+        self.0.print(text);
+    }
+
+    fn tick(&mut self, failed: bool) {
+        self.0.tick(failed);
+    }
+
+    fn finish(&mut self) {
+        self.0.finish();
     }
 }
 

@@ -3,10 +3,13 @@
 
 mod common;
 
+// The tests of `squall check` and `squall replay` run the binary, which needs `cli`.
+#[cfg(feature = "cli")]
 use common::squall;
+#[cfg(feature = "cli")]
+use std::{path::Path, process::Output};
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::PathBuf;
 
 use squall::interop::{edn, jepsen};
 
@@ -27,11 +30,13 @@ fn verdicts() -> Vec<(PathBuf, String)> {
         .collect()
 }
 
+#[cfg(feature = "cli")]
 fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("squall-interop-{}-{name}", std::process::id()))
 }
 
 #[test]
+#[cfg(feature = "cli")]
 fn check_gives_every_corpus_history_its_known_verdict() {
     let verdicts = verdicts();
     assert_eq!(verdicts.len(), 102);
@@ -59,6 +64,7 @@ fn check_gives_every_corpus_history_its_known_verdict() {
 }
 
 #[test]
+#[cfg(feature = "cli")]
 fn check_names_file_and_line_of_bad_input() {
     let file = temp("bad.edn");
     std::fs::write(
@@ -101,6 +107,7 @@ fn edn_round_trips_the_corpus() {
 
 /// The same through the command line: `check --history out.edn`, then `check out.edn`.
 #[test]
+#[cfg(feature = "cli")]
 fn check_exports_and_reads_back_edn() {
     let verdicts = verdicts();
     for (file, _) in verdicts.iter().take(6) {
@@ -159,6 +166,7 @@ INFO  jepsen.util - 1\t:info\t:write\t:timed-out
 /// A simulated KV history with faults and unknown outcomes, written as EDN and as
 /// porcupine's operations.
 #[test]
+#[cfg(feature = "cli")]
 fn replay_exports_edn_and_porcupine() {
     let edn_file = temp("kv.edn");
     let json_file = temp("kv.json");

@@ -3,7 +3,6 @@
 //! other seeds, and `squall` exits.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use squall::protocols::Registry;
@@ -93,8 +92,9 @@ fn a_finale_past_the_overtime_is_stopped_by_the_watchdog() {
 /// error once its budget is spent, the next seed runs, and the process exits although
 /// the spinning threads never stop.
 #[test]
+#[cfg(feature = "cli")]
 fn a_busy_loop_spends_its_budget_and_squall_exits() {
-    let out = Command::new(env!("CARGO_BIN_EXE_squall"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_squall"))
         .current_dir(root())
         .args(["run", "scenarios/kv/no-faults.toml"])
         .args(["--backend", "kv/misbehave-busy-loop"])

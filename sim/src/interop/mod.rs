@@ -15,7 +15,8 @@ use squall_models::Answer;
 use crate::history::History;
 
 /// A format a history can be written in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Format {
     /// squall's own: the events as they are recorded.
     Json,

@@ -2,7 +2,6 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use squall::faults::Fault;
@@ -16,9 +15,11 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Run the `squall` binary with `args` in the project's top folder.
-pub fn squall(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_squall"))
+/// Run the `squall` binary with `args` in the project's top folder. (The binary needs the
+/// `cli` feature.)
+#[cfg(feature = "cli")]
+pub fn squall(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_squall"))
         .args(args)
         .current_dir(root())
         .output()

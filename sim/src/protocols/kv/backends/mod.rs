@@ -7,13 +7,14 @@ use squall_models::watch::{End, Scope, Update, Watch, WatchOp, WatchRet, Watched
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-use crate::backend::{Backend, Kind};
+use crate::backend::Backend;
 use crate::protocol::{Caller, Capability, System};
 use crate::protocols::kv::Kv;
 use crate::protocols::watch::Watches;
 use crate::world::Node;
 
 pub mod misbehave;
+#[cfg(feature = "nats")]
 pub mod nats;
 pub mod reference;
 
@@ -122,15 +123,16 @@ pub async fn call<C: KvClient + ?Sized>(client: &mut C, op: &KvOp) -> Result<KvR
     }
 }
 
-/// squall's KV backends: the reference and its mutants, the live NATS one, and the
-/// misbehaving ones.
+/// squall's KV backends: the reference and its mutants, the live NATS one (feature
+/// `nats`), and the misbehaving ones.
 pub fn all() -> Vec<Backend> {
     let mut all = vec![reference::Reference::default().backend()];
     all.extend(reference::Bug::ALL.map(|bug| reference::Reference::from(bug).backend()));
+    #[cfg(feature = "nats")]
     all.push(
         Backend::new(
             "kv/nats",
-            Kind::RealLive,
+            crate::backend::Kind::RealLive,
             "NATS JetStream KV through async-nats, as slipstream maps it; live mode",
         )
         .serves_live::<Kv>(|s| Box::new(nats::Nats::new(s.bucket)))

@@ -1,6 +1,6 @@
 //! Durable Streams backends: squall's reference server and its mutants, and the real
-//! `durable-streams-server` embedded in the simulation. All speak HTTP (see [`http`]) and
-//! are driven by the same client; the first server host serves.
+//! `durable-streams-server` embedded in the simulation (feature `dss`). All speak HTTP (see
+//! [`http`]) and are driven by the same client; the first server host serves.
 
 use async_trait::async_trait;
 use squall_models::stream::{StreamError, StreamOp, StreamRet};
@@ -12,13 +12,14 @@ use crate::protocols::stream::Streams;
 use crate::world::{Node, Software};
 
 pub mod http;
+#[cfg(feature = "dss")]
 pub mod real;
 pub mod reference;
 
 use reference::Bug;
 
 /// squall's stream backends: the reference and its mutants, and the embedded
-/// durable-streams-server.
+/// durable-streams-server (feature `dss`).
 pub fn all() -> Vec<Backend> {
     let backend = |server: Server| {
         let backend = match server {
@@ -28,6 +29,7 @@ pub fn all() -> Vec<Backend> {
                 "one HTTP server, operations serialised, the store synced to disk before each answer",
             ),
             Server::Reference(Some(bug)) => Backend::new(bug.backend(), Kind::Mutant, bug.about()),
+            #[cfg(feature = "dss")]
             Server::Real => Backend::new(
                 "stream/durable-streams-server",
                 Kind::RealSim,
@@ -38,6 +40,7 @@ pub fn all() -> Vec<Backend> {
     };
     let mut all = vec![backend(Server::Reference(None))];
     all.extend(Bug::ALL.map(|bug| backend(Server::Reference(Some(bug)))));
+    #[cfg(feature = "dss")]
     all.push(backend(Server::Real));
     all
 }
@@ -47,7 +50,8 @@ pub fn all() -> Vec<Backend> {
 pub enum Server {
     /// Ours, with a planted bug or none.
     Reference(Option<Bug>),
-    /// durable-streams-server 0.2.0.
+    /// durable-streams-server 0.2.0 (feature `dss`).
+    #[cfg(feature = "dss")]
     Real,
 }
 
@@ -55,6 +59,7 @@ impl System<Streams> for Server {
     fn serve(&self, node: Node) -> Software {
         match *self {
             Server::Reference(bug) => reference::serve(node, bug),
+            #[cfg(feature = "dss")]
             Server::Real => real::serve(node),
         }
     }
@@ -70,6 +75,7 @@ impl System<Streams> for Server {
         );
         match self {
             Server::Reference(_) => vec![http],
+            #[cfg(feature = "dss")]
             Server::Real => vec![
                 http,
                 (

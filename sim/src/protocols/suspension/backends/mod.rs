@@ -2,9 +2,9 @@
 //! reached through [`SuspClient`].
 //!
 //! - [`reference`](mod@reference): squall's own, in the simulation, and its mutants;
-//! - [`redis`]: FlowFabric's Lua library in a real Redis, over a socket: the live backend
-//!   `suspension/flowfabric-redis`, which the differential test `sim/tests/flowfabric_lua.rs`
-//!   drives too.
+//! - `redis` (feature `redis`): FlowFabric's Lua library in a real Redis, over a socket:
+//!   the live backend `suspension/flowfabric-redis`, which the differential test
+//!   `sim/tests/flowfabric_lua.rs` drives too.
 
 use async_trait::async_trait;
 use squall_models::suspension::{SuspOp, SuspRet};
@@ -15,6 +15,7 @@ use crate::protocol::{Caller, System};
 use crate::protocols::suspension::Suspension;
 use crate::world::{Node, Software};
 
+#[cfg(feature = "redis")]
 pub mod redis;
 pub mod reference;
 
@@ -34,7 +35,7 @@ pub trait SuspClient {
 }
 
 /// squall's suspension backends: the reference and its mutants, and FlowFabric's Lua in a
-/// real redis-server (live).
+/// real redis-server (live; feature `redis`).
 pub fn all() -> Vec<Backend> {
     let reference = |bug: Option<reference::Bug>| {
         let backend = match bug {
@@ -54,6 +55,7 @@ pub fn all() -> Vec<Backend> {
     };
     let mut all = vec![reference(None)];
     all.extend(reference::Bug::ALL.map(|bug| reference(Some(bug))));
+    #[cfg(feature = "redis")]
     all.push(
         Backend::new(
             "suspension/flowfabric-redis",

@@ -17,7 +17,7 @@
 //!
 //! # Mutants
 //!
-//! [`Bug`] plants one bug; `super::all` registers each under its name.
+//! [`Bug`] plants one bug; [`super::all`] registers each as a backend under its name.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
