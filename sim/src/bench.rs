@@ -29,7 +29,7 @@ use squall_models::kv::{Entry, KvOp, KvRet};
 use squall_models::register::{Register, RegisterOp, RegisterRet};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
 
-use crate::check::linear::{self, Limits, Linearizability};
+use crate::check::linear::{self, Budget, Linearizability};
 use crate::check::Verdict;
 use crate::history::Operation;
 use crate::interop::jepsen;
@@ -76,7 +76,7 @@ impl Input {
     /// squall's verdict, as the harness reaches it.
     fn squall(&self) -> &'static str {
         match self {
-            Input::Register(ops) => match linear::check(&Register, ops, &Limits::default()) {
+            Input::Register(ops) => match linear::check(&Register, ops, &Budget::default()) {
                 Linearizability::Linearizable => "ok",
                 Linearizability::Violation(_) => "violation",
                 Linearizability::Unknown { .. } => "unknown",

@@ -61,7 +61,7 @@ enum Command {
         #[arg(long)]
         history: Option<PathBuf>,
         #[command(flatten)]
-        limits: Limits,
+        limits: BudgetArg,
         /// Live backends: use the server at ADDR (host:port, any host) instead of starting one.
         #[arg(long, value_name = "ADDR", value_parser = parse_server)]
         server: Option<std::net::SocketAddr>,
@@ -146,7 +146,7 @@ struct RunArgs {
     #[arg(long, value_enum)]
     runs: Option<Runs>,
     #[command(flatten)]
-    limits: Limits,
+    limits: BudgetArg,
     /// Live backends: use the server at ADDR (host:port, any host) instead of starting one.
     #[arg(long, value_name = "ADDR", value_parser = parse_server)]
     server: Option<std::net::SocketAddr>,
@@ -164,14 +164,14 @@ const PRINT_ALL_UP_TO: u64 = 1000;
 
 /// What overrides the scenarios' `[limits]`.
 #[derive(clap::Args)]
-struct Limits {
+struct BudgetArg {
     /// Wall-clock time a run may take (e.g. 60s) before it is stopped as an error; each
     /// scenario's `[limits] budget` (10m by default) otherwise.
     #[arg(long, value_parser = humantime::parse_duration)]
     budget: Option<std::time::Duration>,
 }
 
-impl Limits {
+impl BudgetArg {
     fn apply(&self, scenarios: &mut [(Scenario, Backend)]) {
         for (s, _) in scenarios {
             s.limits.budget = self.budget.unwrap_or(s.limits.budget);
@@ -412,7 +412,7 @@ fn replay(
     seed: u64,
     backend: Option<&str>,
     (history, format, html): (Option<PathBuf>, Option<Format>, Option<PathBuf>),
-    limits: &Limits,
+    limits: &BudgetArg,
 ) -> u8 {
     let (s, backend) = match load(&[path.to_path_buf()], backend, limits) {
         Ok(mut s) if s.len() == 1 => s.remove(0),
@@ -444,7 +444,7 @@ fn replay(
 }
 
 fn shrink(path: &Path, seed: u64, backend: Option<&str>, out: Option<PathBuf>, tries: u32) -> u8 {
-    let (s, backend) = match load(&[path.to_path_buf()], backend, &Limits { budget: None }) {
+    let (s, backend) = match load(&[path.to_path_buf()], backend, &BudgetArg { budget: None }) {
         Ok(mut s) if s.len() == 1 => s.remove(0),
         Ok(_) => {
             eprintln!("squall: shrink takes one scenario file whose protocol the backend serves");
@@ -532,7 +532,7 @@ fn check(files: &[PathBuf], history: Option<PathBuf>, format: Option<Format>) ->
                 return BAD_INPUT;
             }
         };
-        let verdict = check::linearizable(&Register, &h.operations(), &linear::Limits::default());
+        let verdict = check::linearizable(&Register, &h.operations(), &linear::Budget::default());
         let run = Run::judged(0, "register", &h, verdict);
         println!(
             "{} verdict={} ops={} history={}",
@@ -560,7 +560,7 @@ fn check(files: &[PathBuf], history: Option<PathBuf>, format: Option<Format>) ->
 fn load(
     paths: &[PathBuf],
     backend: Option<&str>,
-    limits: &Limits,
+    limits: &BudgetArg,
 ) -> Result<Vec<(Scenario, Backend)>, String> {
     let mut out = campaign::load(&Registry::shipped(), paths, backend)?;
     limits.apply(&mut out);

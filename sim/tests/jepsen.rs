@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use squall::check::linear::{check, Limits, Linearizability};
+use squall::check::linear::{check, Budget, Linearizability};
 use squall::interop::jepsen;
 use squall_models::register::Register;
 
@@ -19,7 +19,7 @@ fn verdicts_match_the_corpus() {
             .expect("VERDICTS.tsv: FILE<TAB>VERDICT");
         let history = jepsen::read(&dir.join(file)).unwrap_or_else(|e| panic!("{e}"));
         let ops = history.operations();
-        let got = match check(&Register, &ops, &Limits::default()) {
+        let got = match check(&Register, &ops, &Budget::default()) {
             Linearizability::Linearizable => "linearizable".to_string(),
             Linearizability::Violation(c) => format!(
                 "not-linearizable (op #{} stuck in {:?}; {} of {} ops)",

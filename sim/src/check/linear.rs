@@ -4,7 +4,7 @@
 //! [`check`] answers for any [`Model`]:
 //!
 //! ```
-//! use squall::check::linear::{check, Limits, Linearizability};
+//! use squall::check::linear::{check, Budget, Linearizability};
 //! use squall::history::Operation;
 //! use squall_models::register::{Register, RegisterOp, RegisterRet};
 //!
@@ -15,7 +15,7 @@
 //!     Operation { id: 1, client: 2, op: RegisterOp::Read,
 //!                 ret: Some(RegisterRet::Read(Some(1))), call: 2, done: Some(3) },
 //! ];
-//! assert_eq!(check(&Register, &ops, &Limits::default()), Linearizability::Linearizable);
+//! assert_eq!(check(&Register, &ops, &Budget::default()), Linearizability::Linearizable);
 //! ```
 //!
 //! # How
@@ -47,7 +47,7 @@
 //! # Verdicts
 //!
 //! [`Linearizability::Violation`] carries a [`Counterexample`]: a failing sub-history,
-//! shrunk within [`Limits::shrink`], the operation the search could not place, and the model
+//! shrunk within [`Budget::shrink`], the operation the search could not place, and the model
 //! states it was in when it gave up; [`Counterexample::text`] prints it. Shrinking keeps
 //! the failure's reason. If the stuck operation could be placed were it called before
 //! everything else, only real-time order rules its answer out (a stale read): then what is
@@ -55,7 +55,7 @@
 //! after that make it stale. If no order allows the answer (a read of a value never
 //! written), shrinking keeps an operation whose being optional (outcome unknown) would
 //! explain the failure away. Either way it may keep more than the fewest operations that
-//! fail. [`Linearizability::Unknown`] means [`Limits::steps`] ran out first. The same input
+//! fail. [`Linearizability::Unknown`] means [`Budget::steps`] ran out first. The same input
 //! always gives the same verdict.
 
 use std::collections::{BTreeMap, HashSet};
@@ -70,16 +70,16 @@ use crate::history::Operation;
 
 /// How much work a check may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
+pub struct Budget {
     /// Model steps the search may take over all parts before the verdict is unknown.
     pub steps: u64,
     /// Model steps to spend shrinking a counterexample (0: report the first one found).
     pub shrink: u64,
 }
 
-impl Default for Limits {
+impl Default for Budget {
     fn default() -> Self {
-        Limits {
+        Budget {
             steps: 10_000_000,
             shrink: 1_000_000,
         }
@@ -91,7 +91,7 @@ impl Default for Limits {
 pub enum Linearizability<S> {
     Linearizable,
     Violation(Counterexample<S>),
-    /// [`Limits::steps`] ran out while checking `part` (the first part that did not finish),
+    /// [`Budget::steps`] ran out while checking `part` (the first part that did not finish),
     /// and no part failed.
     Unknown {
         part: Option<String>,
@@ -120,7 +120,7 @@ const STATES: usize = 8;
 pub fn check<M: Model>(
     model: &M,
     ops: &[Operation<M::Op, M::Ret>],
-    limits: &Limits,
+    limits: &Budget,
 ) -> Linearizability<M::State>
 where
     M::Op: PartialEq,
@@ -218,7 +218,7 @@ fn shrink<M: Model>(
     mut stuck: Stuck<M::State>,
     part: Option<String>,
     spent: u64,
-    limits: &Limits,
+    limits: &Budget,
 ) -> Counterexample<M::State>
 where
     M::Op: PartialEq,
@@ -689,7 +689,7 @@ mod tests {
     }
 
     fn verdict(ops: &[Operation<Op, Ret>]) -> Linearizability<Option<i64>> {
-        check(&Register, ops, &Limits::default())
+        check(&Register, ops, &Budget::default())
     }
 
     fn violation(ops: &[Operation<Op, Ret>]) -> Counterexample<Option<i64>> {
@@ -791,9 +791,9 @@ mod tests {
             .collect();
         ops.push(read(40, 41, Some(2)));
         ops.push(read(42, 43, Some(1)));
-        let limits = Limits {
+        let limits = Budget {
             steps: 100_000,
-            ..Limits::default()
+            ..Budget::default()
         };
         assert_eq!(
             check(&Register, &ops, &limits),
@@ -845,9 +845,9 @@ mod tests {
             read(4, 5, Some(1)),
             write(6, 7, 3),
         ];
-        let limits = Limits {
+        let limits = Budget {
             shrink: 0,
-            ..Limits::default()
+            ..Budget::default()
         };
         match check(&Register, &ops, &limits) {
             Linearizability::Violation(c) => assert_eq!(c.ops, vec![0, 1, 2]),
@@ -858,9 +858,9 @@ mod tests {
     #[test]
     fn exhausted_budget_is_unknown() {
         let ops = [write(0, 1, 1), read(2, 3, Some(1))];
-        let limits = Limits {
+        let limits = Budget {
             steps: 1,
-            ..Limits::default()
+            ..Budget::default()
         };
         assert_eq!(
             check(&Register, &ops, &limits),
@@ -929,7 +929,7 @@ mod tests {
         ];
         let split = Registers { free: false };
         assert_eq!(
-            check(&split, &ops, &Limits::default()),
+            check(&split, &ops, &Budget::default()),
             Linearizability::Linearizable
         );
         let bad = [
@@ -937,7 +937,7 @@ mod tests {
             on("a", read(2, 3, Some(3))),
             on("b", read(4, 5, Some(2))),
         ];
-        match check(&split, &bad, &Limits::default()) {
+        match check(&split, &bad, &Budget::default()) {
             Linearizability::Violation(c) => {
                 assert_eq!(c.part.as_deref(), Some("a"));
                 assert_eq!(c.ops, vec![1]);
@@ -947,7 +947,7 @@ mod tests {
         // One operation without a part: the whole history is one register, and fails.
         let mut whole = ops.to_vec();
         whole.push(on("free", read(8, 9, Some(2))));
-        match check(&Registers { free: true }, &whole, &Limits::default()) {
+        match check(&Registers { free: true }, &whole, &Budget::default()) {
             Linearizability::Violation(c) => assert_eq!(c.part, None),
             v => panic!("{v:?}"),
         }
@@ -996,7 +996,7 @@ mod tests {
 
         /// The stuck operation and the counterexample's operations.
         fn violation(ops: &[Operation<KvOp, KvRet>]) -> (usize, Vec<usize>) {
-            match check(&Kv, ops, &Limits::default()) {
+            match check(&Kv, ops, &Budget::default()) {
                 Linearizability::Violation(c) => (c.op, c.ops),
                 v => panic!("expected a violation, got {v:?}"),
             }

@@ -35,14 +35,14 @@ use squall_models::Model;
 use std::fmt::Display;
 
 use crate::history::Operation;
-use linear::{Limits, Linearizability};
+use linear::{Budget, Linearizability};
 
 /// Whether `ops` are linearizable against `model`, as a verdict that names the operation
 /// that could not be placed and the model states the search stopped in.
 pub fn linearizable<M: Model>(
     model: &M,
     ops: &[Operation<M::Op, M::Ret>],
-    limits: &Limits,
+    limits: &Budget,
 ) -> Verdict
 where
     M::Op: PartialEq + Display,

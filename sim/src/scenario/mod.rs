@@ -106,7 +106,7 @@ mod validate;
 mod walk;
 
 use file::{Locator, Raw};
-pub use spark::Spark;
+pub use spark::SparkSettings;
 pub use walk::{files, parse_seeds};
 
 /// What one client does: a pause, then an operation, in turn.
@@ -140,7 +140,7 @@ pub struct Scenario {
     pub script: Option<Vec<Vec<Step<toml::Table>>>>,
     pub expect: Expect,
     /// The `[spark]` section (defaults unless the protocol is `spark`).
-    pub spark: Spark,
+    pub spark: SparkSettings,
     /// The `[suspension]` section (its defaults for other protocols).
     pub suspension: SuspensionTimes,
     /// What the bucket keeps of past writes (`[bucket]`).

@@ -28,7 +28,7 @@ use super::Error;
 
 /// A scenario's spark settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Spark {
+pub struct SparkSettings {
     pub params: Params,
     /// The most calls an invocation makes.
     pub calls: usize,
@@ -36,9 +36,9 @@ pub struct Spark {
     pub ttl: i32,
 }
 
-impl Default for Spark {
+impl Default for SparkSettings {
     fn default() -> Self {
-        Spark {
+        SparkSettings {
             params: Params::default(),
             calls: 3,
             ttl: 3,
@@ -67,8 +67,8 @@ pub(super) struct Raw {
 const MAX_VALUE_CAP: usize = 16 << 20;
 
 impl Locator<'_> {
-    pub(super) fn spark(&self, raw: &Raw) -> Result<Spark, Error> {
-        let mut s = Spark::default();
+    pub(super) fn spark(&self, raw: &Raw) -> Result<SparkSettings, Error> {
+        let mut s = SparkSettings::default();
         let p = &mut s.params;
         let bad = |span, field: &str, want: &str| {
             self.error(span, &format!("spark.{field}"), format!("must be {want}"))

@@ -13,7 +13,7 @@ use super::file::{
 use super::swarm::{self, Swarm};
 use super::Step;
 use super::{
-    ages_well, host_names, parse_seeds, Catalogue, Error, Expect, Limits, Scenario, Spark,
+    ages_well, host_names, parse_seeds, Catalogue, Error, Expect, Limits, Scenario, SparkSettings,
     SuspensionTimes, Workload, MAX_DURATION, MAX_HOSTS, MAX_KEYS, MAX_OPERATIONS,
     MAX_OPS_PER_CLIENT, MAX_WEIGHT,
 };
@@ -55,7 +55,7 @@ impl Locator<'_> {
                 return Err(self.error(s.span(), "spark", "only a spark scenario takes [spark]"))
             }
             Some(s) => self.spark(s.get_ref())?,
-            None => Spark::default(),
+            None => SparkSettings::default(),
         };
         let suspension = self.suspension(&protocol, raw.suspension.as_ref())?;
         let swarm = self.swarm(&raw)?;

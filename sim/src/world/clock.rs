@@ -11,9 +11,9 @@ use std::time::Duration;
 
 /// The offsets of every host's clock, shared by the world and the hosts.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Clocks(Rc<RefCell<BTreeMap<String, i128>>>);
+pub(crate) struct HostClocks(Rc<RefCell<BTreeMap<String, i128>>>);
 
-impl Clocks {
+impl HostClocks {
     /// Move `host`'s clock by `by` nanoseconds (negative: back).
     pub(crate) fn jump(&self, host: &str, by: i128) {
         *self.0.borrow_mut().entry(host.to_string()).or_default() += by;
@@ -31,7 +31,7 @@ impl Clocks {
 #[derive(Clone, Debug)]
 pub struct Clock {
     host: String,
-    clocks: Clocks,
+    clocks: HostClocks,
 }
 
 impl Clock {

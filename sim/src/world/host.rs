@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use super::clock::{Clock, Clocks};
+use super::clock::{Clock, HostClocks};
 use super::dice;
 use super::disk::Disk;
 use crate::time::stream;
@@ -38,7 +38,7 @@ impl Node {
         servers: &[String],
         seed: u64,
         timeout: Duration,
-        clocks: &Clocks,
+        clocks: &HostClocks,
     ) -> Node {
         Node {
             name: name.to_string(),

@@ -20,7 +20,7 @@ pub mod frame;
 pub mod host;
 
 pub use clock::Clock;
-use clock::Clocks;
+use clock::HostClocks;
 pub use dice::{fate, Fate};
 pub use disk::Disk;
 pub use host::{Node, Software, PORT};
@@ -45,7 +45,7 @@ pub fn run<P: Protocol>(
         servers: server_names(scenario.servers),
         seed: plan.seed,
         timeout: scenario.timeout,
-        clocks: Clocks::default(),
+        clocks: HostClocks::default(),
     };
     let dice = dice::Dice::start(plan.seed);
     if framed {
@@ -161,7 +161,7 @@ struct Hosts {
     servers: Vec<String>,
     seed: u64,
     timeout: Duration,
-    clocks: Clocks,
+    clocks: HostClocks,
 }
 
 impl Hosts {
@@ -269,7 +269,12 @@ pub(crate) async fn drive<P: Protocol>(
     Ok(())
 }
 
-fn apply(sim: &mut turmoil::Sim, disks: &BTreeMap<String, Disk>, clocks: &Clocks, fault: &Fault) {
+fn apply(
+    sim: &mut turmoil::Sim,
+    disks: &BTreeMap<String, Disk>,
+    clocks: &HostClocks,
+    fault: &Fault,
+) {
     match fault {
         Fault::Partition { groups, oneway } => {
             for (a, b) in Fault::links(groups, *oneway) {
