@@ -69,6 +69,15 @@ impl Backend {
         }
     }
 
+    /// squall's reference backend of a protocol, called `name`, or, with a planted bug's
+    /// `(name, about)`, the mutant it makes.
+    pub fn reference(name: &str, about: &str, bug: Option<(&str, &str)>) -> Backend {
+        match bug {
+            None => Backend::new(name, Kind::Reference, about),
+            Some((name, about)) => Backend::new(name, Kind::Mutant, about),
+        }
+    }
+
     /// Serve protocol `P` in the simulation with the system `build` makes for a scenario.
     pub fn serves<P: Protocol>(
         mut self,

@@ -55,36 +55,14 @@ pub fn shrink(
     budget: u32,
     path: &Path,
 ) -> Result<Shrunk, String> {
-    struct Shrink<'a> {
-        registry: &'a Registry,
-        scenario: &'a Scenario,
-        backend: &'a Backend,
-        seed: u64,
-        budget: u32,
-        path: &'a Path,
-    }
+    struct Shrink<'a>(&'a Registry, &'a Scenario, &'a Backend, u64, u32, &'a Path);
     impl Visit for Shrink<'_> {
         type Out = Result<Shrunk, String>;
         fn visit<P: Protocol>(self) -> Self::Out {
-            let Shrink {
-                registry,
-                scenario,
-                backend,
-                seed,
-                budget,
-                path,
-            } = self;
-            shrink_as::<P>(registry, scenario, backend, seed, budget, path)
+            shrink_as::<P>(self.0, self.1, self.2, self.3, self.4, self.5)
         }
     }
-    let shrink = Shrink {
-        registry,
-        scenario,
-        backend,
-        seed,
-        budget,
-        path,
-    };
+    let shrink = Shrink(registry, scenario, backend, seed, budget, path);
     protocols::visit(&scenario.protocol, shrink)
         .unwrap_or_else(|| Err(format!("no protocol {:?}", scenario.protocol)))
 }

@@ -21,10 +21,11 @@ fn main() {
             }
         });
         // Every saved regression seed, held to what it was saved for.
-        let saved = regressions::load(&Registry::shipped(), &s.path).map_err(Failed::from)?;
+        let registry = Registry::shipped();
+        let saved = regressions::load(&registry, &s.path).map_err(Failed::from)?;
         for (name, seed) in saved {
             let run = sweep::run(s, &backend(&name), seed);
-            if let Err(why) = regressions::recheck(&Registry::shipped(), &run) {
+            if let Err(why) = regressions::recheck(&registry, &run) {
                 failures.push_str(&format!("{why}\n{}", run.report(&s.path)));
             }
         }

@@ -8,11 +8,9 @@ use squall::sweep;
 
 fn main() {
     common::per_scenario(|s| {
+        let backend = backend(&s.backend);
         for seed in [0, 1, 7] {
-            let (a, b) = (
-                sweep::run(s, &backend(&s.backend), seed),
-                sweep::run(s, &backend(&s.backend), seed),
-            );
+            let (a, b) = (sweep::run(s, &backend, seed), sweep::run(s, &backend, seed));
             if a.history != b.history {
                 return Err(Failed::from(format!(
                     "seed {seed}: history {} then {}\n--- first\n{}--- second\n{}",

@@ -31,7 +31,7 @@ fn main() {
                 .collect();
             Trial::test(b.name().to_string(), move || {
                 let name = b.name();
-                let (s, seed) = common::first_catch(&scenarios, name)
+                let (s, seed) = common::first_catch(&scenarios, &b)
                     .ok_or_else(|| format!("{name} is not caught"))?;
                 let out = std::env::temp_dir().join(format!(
                     "squall-shrink-{}-{seed}.toml",

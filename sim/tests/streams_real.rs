@@ -42,7 +42,8 @@ fn main() {
         .map(|s| {
             let name = common::name(&s);
             Trial::test(name.clone(), move || {
-                let not_applicable = sweep::applicable(&s, &backend(REAL)).err();
+                let real = backend(REAL);
+                let not_applicable = sweep::applicable(&s, &real).err();
                 let expect = expected(&name);
                 if let Expect::NotApplicable(why) = expect {
                     return match not_applicable {
@@ -57,8 +58,8 @@ fn main() {
                         "unexpectedly not applicable: {reason}"
                     )));
                 }
-                let first = sweep::run(&s, &backend(REAL), 0);
-                if sweep::run(&s, &backend(REAL), 0).history != first.history {
+                let first = sweep::run(&s, &real, 0);
+                if sweep::run(&s, &real, 0).history != first.history {
                     return Err(Failed::from("seed 0 gave two different histories"));
                 }
                 let description =
@@ -66,7 +67,7 @@ fn main() {
                 let snapshot = format!("{}__durable-streams-server", name.replace('/', "__"));
                 common::snapshot(&snapshot, description, &first.history);
                 for seed in 0..4 {
-                    let run = sweep::run(&s, &backend(REAL), seed);
+                    let run = sweep::run(&s, &real, seed);
                     match (&expect, &run.verdict) {
                         (Expect::Holds, Outcome::Ok) => {}
                         (Expect::Violation(what), Outcome::Violation { what: found, .. })

@@ -99,11 +99,14 @@ pub fn per_scenario(
 
 /// The first (seed, then scenario in order) of `scenarios` on which `backend` fails with a
 /// violation, within 64 seeds.
-pub fn first_catch(scenarios: &[Scenario], name: &str) -> Option<(Scenario, u64)> {
+pub fn first_catch(
+    scenarios: &[Scenario],
+    backend: &squall::backend::Backend,
+) -> Option<(Scenario, u64)> {
     for seed in 0..64 {
         for s in scenarios {
             if let squall::report::Outcome::Violation { .. } =
-                squall::sweep::run(s, &backend(name), seed).verdict
+                squall::sweep::run(s, backend, seed).verdict
             {
                 return Some((s.clone(), seed));
             }

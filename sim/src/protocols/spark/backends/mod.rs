@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use crate::backend::{Backend, Kind};
+use crate::backend::Backend;
 use crate::protocols::spark::Spark;
 
 pub mod reference;
@@ -13,14 +13,11 @@ use reference::{Bug, Reference};
 /// squall's spark backends: the reference and its mutants.
 pub fn all() -> Vec<Backend> {
     let reference = |bug: Option<Bug>| {
-        let backend = match bug {
-            None => Backend::new(
-                "spark/reference",
-                Kind::Reference,
-                "an edge node per server host: store synced to disk before it answers, expiry by the node's clock, pulls over the network",
-            ),
-            Some(bug) => Backend::new(bug.backend(), Kind::Mutant, bug.about()),
-        };
+        let backend = Backend::reference(
+            "spark/reference",
+            "an edge node per server host: store synced to disk before it answers, expiry by the node's clock, pulls over the network",
+            bug.map(|b| (b.backend(), b.about())),
+        );
         backend.serves::<Spark>(move |s| {
             Rc::new(Reference {
                 bug,

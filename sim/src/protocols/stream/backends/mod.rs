@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use squall_models::stream::{StreamError, StreamOp, StreamRet};
 use std::rc::Rc;
 
-use crate::backend::{Backend, Kind};
+use crate::backend::Backend;
 use crate::protocol::{Caller, Capability, System};
 use crate::protocols::stream::Streams;
 use crate::world::{Node, Software};
@@ -23,16 +23,15 @@ use reference::Bug;
 pub fn all() -> Vec<Backend> {
     let backend = |server: Server| {
         let backend = match server {
-            Server::Reference(None) => Backend::new(
+            Server::Reference(bug) => Backend::reference(
                 "stream/reference",
-                Kind::Reference,
                 "one HTTP server, operations serialised, the store synced to disk before each answer",
+                bug.map(|b| (b.backend(), b.about())),
             ),
-            Server::Reference(Some(bug)) => Backend::new(bug.backend(), Kind::Mutant, bug.about()),
             #[cfg(feature = "dss")]
             Server::Real => Backend::new(
                 "stream/durable-streams-server",
-                Kind::RealSim,
+                crate::backend::Kind::RealSim,
                 "durable-streams-server 0.2.0 (build_router, InMemoryStorage) embedded",
             ),
         };

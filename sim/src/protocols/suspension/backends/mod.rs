@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use squall_models::suspension::{SuspOp, SuspRet};
 use std::rc::Rc;
 
-use crate::backend::{Backend, Kind};
+use crate::backend::Backend;
 use crate::protocol::{Caller, System};
 use crate::protocols::suspension::Suspension;
 use crate::world::{Node, Software};
@@ -38,14 +38,11 @@ pub trait SuspClient {
 /// real redis-server (live; feature `redis`).
 pub fn all() -> Vec<Backend> {
     let reference = |bug: Option<reference::Bug>| {
-        let backend = match bug {
-            None => Backend::new(
-                "suspension/reference",
-                Kind::Reference,
-                "one server applying the protocol function, a synced operation log, request dedup",
-            ),
-            Some(bug) => Backend::new(bug.backend(), Kind::Mutant, bug.about()),
-        };
+        let backend = Backend::reference(
+            "suspension/reference",
+            "one server applying the protocol function, a synced operation log, request dedup",
+            bug.map(|b| (b.backend(), b.about())),
+        );
         backend.serves::<Suspension>(move |s| {
             Rc::new(reference::Reference {
                 bug,
@@ -59,7 +56,7 @@ pub fn all() -> Vec<Backend> {
     all.push(
         Backend::new(
             "suspension/flowfabric-redis",
-            Kind::RealLive,
+            crate::backend::Kind::RealLive,
             "FlowFabric's Lua library v6 (ff-script 0.2.0) in a real redis-server, over FCALL",
         )
         .serves_live::<Suspension>(|s| Box::new(redis::FlowFabric::new(s))),

@@ -38,7 +38,7 @@ use std::time::Duration;
 use squall_models::watch::Retention;
 
 use super::{KvBackend, KvClient, KvWatchBackend, KvWatchClient};
-use crate::backend::{Backend, Kind};
+use crate::backend::Backend;
 use crate::protocols::kv::Kv;
 use crate::protocols::watch::Watches;
 use crate::world::{Node, Software};
@@ -186,14 +186,11 @@ impl Reference {
     /// It as a registered backend: it serves `kv`, and `watch` with the scenario's bucket
     /// retention; a watch mutant serves `watch` only.
     pub fn backend(self) -> Backend {
-        let backend = match self.bug {
-            None => Backend::new(
-                "kv/reference",
-                Kind::Reference,
-                "primary-backup, synchronous majority replication, durable log, request dedup",
-            ),
-            Some(bug) => Backend::new(bug.backend(), Kind::Mutant, bug.named().1),
-        };
+        let backend = Backend::reference(
+            "kv/reference",
+            "primary-backup, synchronous majority replication, durable log, request dedup",
+            self.bug.map(Bug::named),
+        );
         let backend = match self.bug.is_some_and(Bug::in_watches) {
             true => backend,
             false => backend.serves::<Kv>(move |_| Rc::new(self)),
