@@ -5,7 +5,7 @@
 //!
 //! # The model
 //!
-//! [`Kv`] judges one answer at a time against a [`Bucket`]: for each key, what its last write
+//! [`KvModel`] judges one answer at a time against a [`Bucket`]: for each key, what its last write
 //! left ([`Last`]: a put's value, a delete marker or a purge marker) and what is known of that
 //! write's revision ([`Seen`]). A key never written is absent, with revision 0.
 //!
@@ -307,7 +307,7 @@ impl fmt::Display for KvRet {
 
 /// The KV compare-and-swap model; see the module docs.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Kv;
+pub struct KvModel;
 
 /// What the model knows of a bucket: each written key's last write, in key order. A key not
 /// in the map was never written.
@@ -516,7 +516,7 @@ impl Bucket {
     }
 }
 
-impl Model for Kv {
+impl Model for KvModel {
     type State = Bucket;
     type Op = KvOp;
     type Ret = KvRet;

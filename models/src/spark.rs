@@ -386,7 +386,7 @@ pub type Store = BTreeMap<String, Slot>;
 
 /// The spark model: every node's store.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Spark {
+pub struct SparkModel {
     pub params: Params,
     /// The edge nodes, to tell a valid pull origin; empty: any well-formed name may be one.
     pub nodes: BTreeSet<String>,
@@ -404,7 +404,7 @@ fn bump((lo, hi): (u32, u32), certain: bool) -> (u32, u32) {
     (if certain { lo + 1 } else { lo }, hi + 1)
 }
 
-impl Model for Spark {
+impl Model for SparkModel {
     type State = BTreeMap<String, Store>;
     type Op = Invocation;
     type Ret = SparkRet;
@@ -463,7 +463,7 @@ impl Model for Spark {
     }
 }
 
-impl Spark {
+impl SparkModel {
     /// Judge one call's answer (`None`: unknown), updating the store and the counters.
     fn call(
         &self,

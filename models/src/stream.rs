@@ -237,9 +237,9 @@ pub type State = BTreeMap<String, Name>;
 
 /// The Durable Streams model.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Streams;
+pub struct StreamModel;
 
-impl Model for Streams {
+impl Model for StreamModel {
     type State = State;
     type Op = Timed;
     type Ret = StreamRet;
@@ -294,7 +294,7 @@ impl Model for Anytime {
     type Ret = StreamRet;
 
     fn init(&self) -> State {
-        Streams.init()
+        StreamModel.init()
     }
 
     fn step(&self, state: &State, op: &StreamOp, ret: Option<&StreamRet>) -> Option<State> {
@@ -303,7 +303,7 @@ impl Model for Anytime {
             from: 0,
             to: Ms::MAX,
         };
-        Streams.step(state, &op, ret)
+        StreamModel.step(state, &op, ret)
     }
 
     fn part(&self, op: &StreamOp) -> Option<String> {

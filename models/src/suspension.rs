@@ -274,7 +274,7 @@ impl Default for Params {
 
 /// The model.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Suspension {
+pub struct SuspensionModel {
     pub params: Params,
 }
 
@@ -513,9 +513,9 @@ impl SuspOp {
     }
 }
 
-impl Suspension {
-    pub fn new(params: Params) -> Suspension {
-        Suspension { params }
+impl SuspensionModel {
+    pub fn new(params: Params) -> SuspensionModel {
+        SuspensionModel { params }
     }
 
     /// The protocol as a function: the state after `op` and its answer. Tokens are minted
@@ -1163,7 +1163,7 @@ fn fits(want: &str, got: &str) -> bool {
     })
 }
 
-impl Model for Suspension {
+impl Model for SuspensionModel {
     type State = State;
     type Op = SuspOp;
     type Ret = SuspRet;
@@ -1211,7 +1211,7 @@ impl Model for Suspension {
     }
 }
 
-impl Suspension {
+impl SuspensionModel {
     fn step_at(&self, state: &State, op: &SuspOp, ret: Option<&SuspRet>) -> Option<State> {
         if ret == Some(&SuspRet::NotConnected) {
             return Some(state.clone());

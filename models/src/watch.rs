@@ -18,14 +18,14 @@
 //!
 //! A watch in a history ([`Watch`]) listens for a while and answers everything it got
 //! ([`Watched`]). What it may deliver depends on writes all through that while, so no
-//! single linearization point explains it: [`KvWatch`] judges only the KV operations of such
+//! single linearization point explains it: [`WatchModel`] judges only the KV operations of such
 //! a history, and squall's watch checker judges the watches.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 
-use crate::kv::{Bucket, Kv, KvOp, KvRet, Rev};
+use crate::kv::{Bucket, KvModel, KvOp, KvRet, Rev};
 use crate::{Answer, Model};
 
 /// One write as a watch delivers it, as slipstream's `KvUpdate`.
@@ -162,21 +162,21 @@ impl Answer for WatchRet {
 /// The KV model for the KV operations; a watch changes nothing and any answer passes here
 /// (see the module docs).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct KvWatch;
+pub struct WatchModel;
 
-impl Model for KvWatch {
+impl Model for WatchModel {
     type State = Bucket;
     type Op = WatchOp;
     type Ret = WatchRet;
 
     fn init(&self) -> Bucket {
-        Kv.init()
+        KvModel.init()
     }
 
     fn step(&self, s: &Bucket, op: &WatchOp, ret: Option<&WatchRet>) -> Option<Bucket> {
         match (op, ret) {
-            (WatchOp::Kv(op), None) => Kv.step(s, op, None),
-            (WatchOp::Kv(op), Some(WatchRet::Kv(ret))) => Kv.step(s, op, Some(ret)),
+            (WatchOp::Kv(op), None) => KvModel.step(s, op, None),
+            (WatchOp::Kv(op), Some(WatchRet::Kv(ret))) => KvModel.step(s, op, Some(ret)),
             (WatchOp::Watch(_), None | Some(WatchRet::Watched(_))) => Some(s.clone()),
             _ => None,
         }
@@ -286,13 +286,13 @@ mod tests {
 
     #[test]
     fn the_model_judges_kv_operations_and_passes_watches() {
-        let s = KvWatch.init();
+        let s = WatchModel.init();
         let put = WatchOp::Kv(KvOp::put("a.0", "x"));
-        let s = KvWatch
+        let s = WatchModel
             .step(&s, &put, Some(&WatchRet::Kv(KvRet::Written(1))))
             .unwrap();
         let wrong = WatchRet::Kv(KvRet::Value(Some("y".into())));
-        assert!(KvWatch
+        assert!(WatchModel
             .step(&s, &WatchOp::Kv(KvOp::get("a.0")), Some(&wrong))
             .is_none());
         let watch = WatchOp::Watch(Watch {
@@ -304,6 +304,6 @@ mod tests {
             updates: vec![],
             end: End::Listened,
         });
-        assert!(KvWatch.step(&s, &watch, Some(&any)).is_some());
+        assert!(WatchModel.step(&s, &watch, Some(&any)).is_some());
     }
 }

@@ -2,7 +2,7 @@
 //! position + 1. The model must accept exactly the spec's answers and reject perturbed ones.
 
 use proptest::prelude::*;
-use squall_models::kv::{Bucket, Entry, Kv, KvError, KvOp, KvRet, Rev};
+use squall_models::kv::{Bucket, Entry, KvError, KvModel, KvOp, KvRet, Rev};
 use squall_models::Model;
 use std::collections::BTreeMap;
 
@@ -193,7 +193,7 @@ struct Run {
 
 impl Run {
     fn step(&mut self, op: &KvOp, ret: Option<&KvRet>) -> Result<(), TestCaseError> {
-        match Kv.step(&self.state, op, ret) {
+        match KvModel.step(&self.state, op, ret) {
             Some(next) => {
                 self.state = next;
                 Ok(())
@@ -207,7 +207,7 @@ impl Run {
 
     fn rejects(&self, op: &KvOp, ret: KvRet) -> Result<(), TestCaseError> {
         prop_assert!(
-            Kv.step(&self.state, op, Some(&ret)).is_none(),
+            KvModel.step(&self.state, op, Some(&ret)).is_none(),
             "accepted wrong {op} -> {ret} in {:?}",
             self.state
         );
@@ -442,7 +442,7 @@ proptest! {
         run.run(&ops)?;
         let op = g.op(&run.spec);
         let ret = KvRet::Err(KvError::NotConnected);
-        prop_assert_eq!(Kv.step(&run.state, &op, Some(&ret)), Some(run.state.clone()));
+        prop_assert_eq!(KvModel.step(&run.state, &op, Some(&ret)), Some(run.state.clone()));
     }
 
     /// Operations whose answer was lost are accepted, whether they took effect (stepped in

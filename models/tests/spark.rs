@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use squall_models::spark::{
-    Call, CallRet, Entry, Expiry, Instant, Invocation, Params, Rounding, Spark, SparkError,
+    Call, CallRet, Entry, Expiry, Instant, Invocation, Params, Rounding, SparkError, SparkModel,
     SparkRet, Value, Window, SECOND,
 };
 use squall_models::Model;
@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 
 type State = BTreeMap<String, squall_models::spark::Store>;
 
-fn model(params: Params) -> Spark {
+fn model(params: Params) -> SparkModel {
     let nodes = ["a", "b"].map(String::from).into_iter().collect();
-    Spark { params, nodes }
+    SparkModel { params, nodes }
 }
 
 fn value(text: &str) -> Value {
@@ -59,7 +59,7 @@ fn got(text: &str, ttl: u32) -> CallRet {
     }))
 }
 
-fn step(m: &Spark, s: &State, op: &Invocation, ret: SparkRet) -> Option<State> {
+fn step(m: &SparkModel, s: &State, op: &Invocation, ret: SparkRet) -> Option<State> {
     m.step(s, op, Some(&ret))
 }
 

@@ -2,7 +2,7 @@
 //! answers it refuses.
 
 use proptest::prelude::*;
-use squall_models::stream::{Producer, StreamError, StreamOp, StreamRet, Streams, Timed};
+use squall_models::stream::{Producer, StreamError, StreamModel, StreamOp, StreamRet, Timed};
 use squall_models::Model;
 
 fn at(op: StreamOp, t: u64) -> Timed {
@@ -39,9 +39,9 @@ fn offset(n: usize) -> String {
 /// Run `ops` with the answers given, each at its index in ms; the state, or the index of
 /// the first refused answer.
 fn run(ops: &[(StreamOp, Option<StreamRet>)]) -> Result<squall_models::stream::State, usize> {
-    let mut state = Streams.init();
+    let mut state = StreamModel.init();
     for (i, (op, ret)) in ops.iter().enumerate() {
-        state = Streams
+        state = StreamModel
             .step(&state, &at(op.clone(), i as u64), ret.as_ref())
             .ok_or(i)?;
     }
@@ -196,9 +196,9 @@ fn closed_streams_answer_only_their_closer() {
 /// A stream with a TTL answers 404 once its time has surely passed, and not before.
 #[test]
 fn expiry_follows_the_clock() {
-    let state = Streams
+    let state = StreamModel
         .step(
-            &Streams.init(),
+            &StreamModel.init(),
             &at(
                 StreamOp::Create {
                     stream: "s".into(),
@@ -212,10 +212,10 @@ fn expiry_follows_the_clock() {
         .unwrap();
     let head = StreamOp::Head { stream: "s".into() };
     let missing = StreamRet::Err(StreamError::NotFound);
-    assert!(Streams
+    assert!(StreamModel
         .step(&state, &at(head.clone(), 1_000), Some(&missing))
         .is_none());
-    assert!(Streams
+    assert!(StreamModel
         .step(&state, &at(head, 2_000), Some(&missing))
         .is_some());
 }

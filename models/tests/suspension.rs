@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use squall_models::suspension::{
     Behavior, Condition, Fence, Mode, Own, Params, Phase, Signal, State, SuspOp, SuspRet,
-    Suspension,
+    SuspensionModel,
 };
 use squall_models::Model;
 
@@ -161,7 +161,7 @@ proptest! {
     fn the_model_accepts_its_own_answers_and_keeps_its_invariants(
         steps in prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>(), 0u64..30), 1..80)
     ) {
-        let model = Suspension::default();
+        let model = SuspensionModel::default();
         let mut state = model.init();
         let mut now = 1000;
         for (n, (k, a, b, c, dt)) in steps.into_iter().enumerate() {
@@ -195,7 +195,7 @@ proptest! {
 
 #[test]
 fn a_retired_key_validates_through_its_grace_and_not_after() {
-    let model = Suspension::default();
+    let model = SuspensionModel::default();
     let s0 = model.init();
     let rotate = |kid: &str, now| SuspOp::Rotate {
         eid: "e0".into(),
@@ -260,7 +260,7 @@ fn a_retired_key_validates_through_its_grace_and_not_after() {
     // with a millisecond of it; a millisecond is all the slack allows.
     let expired = SuspRet::Err("token_expired".into(), vec![]);
     assert!(model.step(&s4, &deliver(110), Some(&expired)).is_none());
-    let live = Suspension {
+    let live = SuspensionModel {
         params: Params {
             slack: 1,
             ..Params::default()

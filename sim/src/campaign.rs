@@ -1,13 +1,16 @@
 //! A campaign: the scenarios a command names, each paired with the backend it runs against.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::backend::Backend;
 use crate::protocols::Registry;
 use crate::report::{Outcome, Tally};
 use crate::scenario::{self, Scenario};
 use crate::sweep::{self, Sweep};
+use crate::{live, regressions};
 
 /// Load the scenarios under `paths`, each with the backend to run it against: the one
 /// called `backend`, for the scenarios of a protocol it serves, or else the scenario's own.
@@ -111,4 +114,33 @@ pub fn run(
     }
     progress.finish();
     tally
+}
+
+/// One server of each kind the live runs of `scenarios` need, shared by the whole campaign;
+/// each stops when dropped.
+pub fn servers(scenarios: &[(Scenario, Backend)]) -> Result<Vec<Arc<live::Server>>, String> {
+    let mut flavors: Vec<_> = scenarios
+        .iter()
+        .filter_map(|(s, b)| sweep::flavor(s, b))
+        .collect();
+    flavors.dedup();
+    flavors.into_iter().map(live::Server::shared).collect()
+}
+
+/// Add every failing run's seed to its scenario's regression seeds; per scenario, how many
+/// were new, or why they could not be saved.
+pub fn save_failures(registry: &Registry, tally: &Tally) -> Vec<(PathBuf, Result<usize, String>)> {
+    let mut by_scenario: BTreeMap<&Path, Vec<(String, u64)>> = BTreeMap::new();
+    for (scenario, backend, seed, _) in &tally.failed {
+        by_scenario
+            .entry(scenario)
+            .or_default()
+            .push((backend.clone(), *seed));
+    }
+    (by_scenario.into_iter())
+        .map(|(scenario, seeds)| {
+            let saved = regressions::save(registry, scenario, seeds);
+            (scenario.to_path_buf(), saved)
+        })
+        .collect()
 }

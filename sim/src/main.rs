@@ -4,7 +4,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -295,14 +294,8 @@ fn run(args: RunArgs) -> u8 {
             return BAD_INPUT;
         }
     };
-    // One server of each kind live runs need, for the whole command; stopped when it ends.
-    let mut flavors: Vec<_> = scenarios
-        .iter()
-        .filter_map(|(s, b)| sweep::flavor(s, b))
-        .collect();
-    flavors.dedup();
-    let shared = flavors.into_iter().map(live::Server::shared);
-    let _servers = match shared.collect::<Result<Vec<_>, _>>() {
+    // Stopped when the command ends.
+    let _servers = match campaign::servers(&scenarios) {
         Ok(servers) => servers,
         Err(e) => {
             eprintln!("squall: {e}");
@@ -386,21 +379,13 @@ fn on_ctrl_c(sweep: &Sweep, interrupted: &Arc<AtomicBool>) {
     }
 }
 
-/// Add every failing run's seed to its scenario's regression seeds.
+/// Add every failing run's seed to its scenario's regression seeds, and say so.
 fn save_failures(tally: &Tally) {
-    let mut by_scenario: BTreeMap<&Path, Vec<(String, u64)>> = BTreeMap::new();
-    for (scenario, backend, seed, _) in &tally.failed {
-        by_scenario
-            .entry(scenario)
-            .or_default()
-            .push((backend.clone(), *seed));
-    }
-    for (scenario, seeds) in by_scenario {
-        match regressions::save(&Registry::shipped(), scenario, seeds) {
+    for (scenario, saved) in campaign::save_failures(&Registry::shipped(), tally) {
+        match saved {
             Ok(added) => eprintln!(
-                "squall: {} new regression seed(s) in {}",
-                added,
-                regressions::path(scenario).display()
+                "squall: {added} new regression seed(s) in {}",
+                regressions::path(&scenario).display()
             ),
             Err(e) => eprintln!("squall: {e}"),
         }

@@ -5,13 +5,14 @@ use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use squall_models::{Answer, Model};
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt::{self, Debug, Display};
 
 use crate::check::Verdict;
 use crate::history::History;
 use crate::plan::Plan;
-use crate::scenario::Scenario;
+use crate::scenario::{self, Scenario, Section};
 use crate::world::host::{Node, Software};
 
 /// A protocol: its operations, how a workload draws them, and how a history of them is
@@ -28,6 +29,18 @@ pub trait Protocol: 'static {
     type Intent: Clone + Debug + Display + Serialize + DeserializeOwned;
     /// What a client remembers between its operations.
     type Memory: Default;
+    /// What it reads from its own section of a scenario file, named after it (`[spark]`);
+    /// `()` for a protocol that takes none.
+    type Settings: Clone + Debug + Default + Send + Sync + 'static;
+
+    /// Read the protocol's section of a scenario file. By default it takes none.
+    fn settings(section: &Section) -> Result<Self::Settings, scenario::Error> {
+        Err(section.refuse(format!(
+            "a {} scenario takes no [{}] section",
+            Self::NAME,
+            Self::NAME
+        )))
+    }
 
     /// Draw intent `n` of client `client` (1-based) of the scenario's workload.
     fn draw(scenario: &Scenario, client: usize, n: usize, rng: &mut ChaCha8Rng) -> Self::Intent;
@@ -68,6 +81,15 @@ pub trait Protocol: 'static {
     /// default.
     fn finale(_scenario: &Scenario) -> Vec<Self::Intent> {
         Vec::new()
+    }
+}
+
+/// `P`'s settings of `scenario`, as `P` read them from its section ([`Protocol::settings`]);
+/// the defaults for a scenario of another protocol.
+pub fn settings<P: Protocol>(scenario: &Scenario) -> Cow<'_, P::Settings> {
+    match scenario.settings.get::<P::Settings>() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(P::Settings::default()),
     }
 }
 

@@ -18,7 +18,7 @@ use squall::protocols::suspension::backends::SuspClient;
 use squall::protocols::suspension::{params, Suspension};
 use squall::protocols::Registry;
 use squall::scenario::Scenario;
-use squall_models::suspension::{Params, State, SuspOp, SuspRet, Suspension as Model};
+use squall_models::suspension::{Params, State, SuspOp, SuspRet, SuspensionModel as Model};
 use squall_models::Answer as _;
 use squall_models::Model as _;
 use std::collections::BTreeMap;

@@ -286,15 +286,18 @@ fn spark() -> String {
 
 #[test]
 fn spark_parameters_default_and_override() {
+    use squall::protocol::settings;
+    use squall::protocols::spark::Spark;
     use squall_models::spark::{Params, Rounding};
     let s = parse(&spark()).unwrap();
-    assert_eq!(s.spark.params, Params::default());
-    assert_eq!((s.spark.calls, s.spark.ttl), (3, 3));
+    let spark_of = |s| settings::<Spark>(s).into_owned();
+    assert_eq!(spark_of(&s).params, Params::default());
+    assert_eq!((spark_of(&s).calls, spark_of(&s).ttl), (3, 3));
     let extra = "writes = 2\nrounding = \"floor\"\ncalls = 5\n";
     let s = parse(&(spark() + extra)).unwrap();
-    assert_eq!(s.spark.params.writes, 2);
-    assert_eq!(s.spark.params.rounding, Rounding::Floor);
-    assert_eq!(s.spark.calls, 5);
+    assert_eq!(spark_of(&s).params.writes, 2);
+    assert_eq!(spark_of(&s).params.rounding, Rounding::Floor);
+    assert_eq!(spark_of(&s).calls, 5);
 }
 
 #[test]
@@ -320,6 +323,13 @@ fn only_spark_scenarios_take_a_spark_section() {
 }
 
 #[test]
+fn a_protocol_without_settings_takes_no_section_of_its_name() {
+    let (line, field, msg) = rejected("[kv]\nreads = 1\n");
+    assert_eq!((line, field.as_str()), (11, "kv"));
+    assert!(msg.contains("takes no [kv] section"), "{msg}");
+}
+
+#[test]
 fn the_suspension_section_is_checked_with_line_and_field() {
     let (line, field, message) = rejected("[suspension]\nlease_ttl = \"50ms\"\n");
     assert_eq!((line, field.as_str()), (11, "suspension"));
@@ -333,7 +343,8 @@ fn the_suspension_section_is_checked_with_line_and_field() {
     let e = parse(&format!("{suspension}[suspension]\ngrace = \"soon\"\n")).unwrap_err();
     assert_eq!((e.line, e.field.as_str()), (12, "suspension.grace"));
     let s = parse(&format!("{suspension}[suspension]\ngrace = \"7ms\"\n")).unwrap();
-    assert_eq!(s.suspension.grace, std::time::Duration::from_millis(7));
+    let times = squall::protocol::settings::<squall::protocols::suspension::Suspension>(&s);
+    assert_eq!(times.grace, std::time::Duration::from_millis(7));
 }
 
 #[test]

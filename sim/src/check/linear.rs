@@ -955,7 +955,7 @@ mod tests {
 
     mod kv {
         use super::super::*;
-        use squall_models::kv::{Entry, Kv, KvOp, KvRet};
+        use squall_models::kv::{Entry, KvModel, KvOp, KvRet};
 
         fn put(
             call: usize,
@@ -996,7 +996,7 @@ mod tests {
 
         /// The stuck operation and the counterexample's operations.
         fn violation(ops: &[Operation<KvOp, KvRet>]) -> (usize, Vec<usize>) {
-            match check(&Kv, ops, &Budget::default()) {
+            match check(&KvModel, ops, &Budget::default()) {
                 Linearizability::Violation(c) => (c.op, c.ops),
                 v => panic!("expected a violation, got {v:?}"),
             }

@@ -26,7 +26,7 @@ use std::path::Path;
 use crate::backend::{Backend, Kind};
 use crate::plan;
 use crate::protocol::Protocol;
-use crate::scenario::{self, Catalogue, Scenario};
+use crate::scenario::{self, Catalogue, Scenario, Section, Settings};
 
 pub mod kv;
 pub mod spark;
@@ -159,6 +159,25 @@ impl Catalogue for Registry {
             }
         }
         visit(protocol, Intent(table)).unwrap_or_else(|| Err(format!("no protocol {protocol:?}")))
+    }
+
+    fn settings(
+        &self,
+        protocol: &str,
+        section: Option<&Section>,
+    ) -> Result<Settings, scenario::Error> {
+        struct Read<'a, 'b>(Option<&'a Section<'b>>);
+        impl Visit for Read<'_, '_> {
+            type Out = Result<Settings, scenario::Error>;
+            fn visit<P: Protocol>(self) -> Self::Out {
+                let settings = match self.0 {
+                    Some(section) => P::settings(section)?,
+                    None => P::Settings::default(),
+                };
+                Ok(Settings::new(settings))
+            }
+        }
+        visit(protocol, Read(section)).unwrap_or_else(|| Ok(Settings::default()))
     }
 
     fn serves(&self, backend: &str, protocol: &str) -> Option<bool> {

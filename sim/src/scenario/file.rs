@@ -27,8 +27,6 @@ pub(super) struct Raw {
     pub(super) fault: Vec<RawFault>,
     #[serde(default)]
     pub(super) expect: RawExpect,
-    pub(super) spark: Option<Spanned<super::spark::Raw>>,
-    pub(super) suspension: Option<Spanned<RawSuspension>>,
     pub(super) bucket: Option<RawBucket>,
     pub(super) client: Option<Spanned<Vec<RawClient>>>,
     pub(super) swarm: Option<Spanned<bool>>,
@@ -48,15 +46,6 @@ pub(super) struct RawClient {
 pub(super) struct RawLimits {
     pub(super) budget: Option<Spanned<String>>,
     pub(super) overtime: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawSuspension {
-    pub(super) lease_ttl: Option<Spanned<String>>,
-    pub(super) grace: Option<Spanned<String>>,
-    pub(super) timeout: Option<Spanned<String>>,
-    pub(super) clock: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -51,15 +51,9 @@
 //!
 //! Host names are `server-1..N` and `client-1..M`; `server-*` and `client-*` name them all.
 //!
-//! A `suspension` scenario may add a `[suspension]` section (defaults shown):
-//!
-//! ```toml
-//! [suspension]
-//! lease_ttl = "200ms"   # the lease a claim asks for
-//! grace = "100ms"       # how long a rotated-out HMAC key stays valid
-//! timeout = "300ms"     # suspension and pending-waitpoint timeouts, from now
-//! clock = "1ms"         # resolution of the callers' clocks, which stamp operations
-//! ```
+//! A protocol may read a section of its own, named after it ([`Section`]): `[spark]`
+//! ([`crate::protocols::spark::settings`]), `[suspension]`
+//! ([`crate::protocols::suspension::settings`]).
 //!
 //! What the bucket keeps of its past writes (what a watch can resume from), for backends and
 //! checkers alike:
@@ -100,13 +94,15 @@ use crate::faults::{Schedule, Spec};
 
 mod fault;
 mod file;
-mod spark;
+mod section;
 pub mod swarm;
 mod validate;
 mod walk;
 
 use file::{Locator, Raw};
-pub use spark::SparkSettings;
+pub use section::{Section, Settings};
+use serde::Deserialize;
+use toml::de::DeTable;
 pub use walk::{files, parse_seeds};
 
 /// What one client does: a pause, then an operation, in turn.
@@ -139,10 +135,8 @@ pub struct Scenario {
     /// shrunk plan, say); each intent is the protocol's intent as a TOML table.
     pub script: Option<Vec<Vec<Step<toml::Table>>>>,
     pub expect: Expect,
-    /// The `[spark]` section (defaults unless the protocol is `spark`).
-    pub spark: SparkSettings,
-    /// The `[suspension]` section (its defaults for other protocols).
-    pub suspension: SuspensionTimes,
+    /// What the protocol made of its own section (`[spark]`), or of its absence.
+    pub settings: Settings,
     /// What the bucket keeps of past writes (`[bucket]`).
     pub bucket: Retention,
     /// The file as TOML, for writing a variant of it (a shrunk plan).
@@ -174,26 +168,6 @@ impl Default for Limits {
         Limits {
             budget: Duration::from_secs(600),
             overtime: Duration::from_secs(3600),
-        }
-    }
-}
-
-/// The suspension workload's times.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SuspensionTimes {
-    pub lease_ttl: Duration,
-    pub grace: Duration,
-    pub timeout: Duration,
-    pub clock: Duration,
-}
-
-impl Default for SuspensionTimes {
-    fn default() -> Self {
-        SuspensionTimes {
-            lease_ttl: Duration::from_millis(200),
-            grace: Duration::from_millis(100),
-            timeout: Duration::from_millis(300),
-            clock: Duration::from_millis(1),
         }
     }
 }
@@ -267,6 +241,8 @@ pub trait Catalogue {
     fn operations(&self, protocol: &str) -> Option<Vec<&'static str>>;
     /// Whether `table` is an intent of `protocol` (a `[[client.op]]`), or why not.
     fn intent(&self, protocol: &str, table: &toml::Table) -> Result<(), String>;
+    /// What `protocol` makes of its section of the file (`section`), or of its absence.
+    fn settings(&self, protocol: &str, section: Option<&Section>) -> Result<Settings, Error>;
     /// Whether backend `backend` serves `protocol`; `None` if there is no such backend.
     fn serves(&self, backend: &str, protocol: &str) -> Option<bool>;
     /// The reference backend of `protocol`, which a scenario runs when it names none.
@@ -309,8 +285,19 @@ impl Scenario {
             let message = format!("the file is more than the limit of {MAX_FILE_BYTES} bytes");
             return Err(at.error(MAX_FILE_BYTES..MAX_FILE_BYTES, "(file)", message));
         }
-        let raw: Raw = toml::from_str(text).map_err(|e| at.toml_error(e))?;
-        let mut scenario = at.validate(raw, catalogue)?;
+        let mut doc = DeTable::parse(text).map_err(|e| at.toml_error(e))?;
+        // Sections named after a protocol are the protocols' to read, not the file's.
+        let sections: Vec<Section> = (catalogue.protocols().iter())
+            .filter_map(|p| doc.get_mut().remove_entry(*p))
+            .map(|(name, value)| Section {
+                at: &at,
+                name: name.into_inner().into_owned(),
+                value,
+            })
+            .collect();
+        let raw = Raw::deserialize(toml::de::Deserializer::from(doc));
+        let raw = raw.map_err(|e| at.toml_error(e))?;
+        let mut scenario = at.validate(raw, &sections, catalogue)?;
         // As plain TOML too, for writing variants of the file; TOML's integers are i64, so a
         // number past that, which the typed fields above read, is refused here.
         scenario.source = toml::from_str(text).map_err(|e| at.toml_error(e))?;

@@ -8,21 +8,26 @@ use toml::Spanned;
 use squall_models::watch::Retention;
 
 use super::file::{
-    Locator, Raw, RawBucket, RawClient, RawLimits, RawSpan, RawSuspension, RawTopology, RawWorkload,
+    Locator, Raw, RawBucket, RawClient, RawLimits, RawSpan, RawTopology, RawWorkload,
 };
 use super::swarm::{self, Swarm};
 use super::Step;
 use super::{
-    ages_well, host_names, parse_seeds, Catalogue, Error, Expect, Limits, Scenario, SparkSettings,
-    SuspensionTimes, Workload, MAX_DURATION, MAX_HOSTS, MAX_KEYS, MAX_OPERATIONS,
-    MAX_OPS_PER_CLIENT, MAX_WEIGHT,
+    ages_well, host_names, parse_seeds, Catalogue, Error, Expect, Limits, Scenario, Section,
+    Settings, Workload, MAX_DURATION, MAX_HOSTS, MAX_KEYS, MAX_OPERATIONS, MAX_OPS_PER_CLIENT,
+    MAX_WEIGHT,
 };
 use crate::faults::Spec;
 
 impl Locator<'_> {
     /// Every section in turn; a file with several problems is told of the first in this
     /// order.
-    pub(super) fn validate(&self, raw: Raw, catalogue: &dyn Catalogue) -> Result<Scenario, Error> {
+    pub(super) fn validate(
+        &self,
+        raw: Raw,
+        sections: &[Section],
+        catalogue: &dyn Catalogue,
+    ) -> Result<Scenario, Error> {
         let protocol = raw.protocol.get_ref().clone();
         let known_ops = self.protocol(&raw.protocol, catalogue)?;
         let backend = self.backend(raw.backend.as_ref(), &protocol, catalogue)?;
@@ -50,14 +55,7 @@ impl Locator<'_> {
             Some(b) => self.bucket(b, &workload.mix, is_swarm)?,
             None => Retention::default(),
         };
-        let spark = match &raw.spark {
-            Some(s) if protocol != "spark" => {
-                return Err(self.error(s.span(), "spark", "only a spark scenario takes [spark]"))
-            }
-            Some(s) => self.spark(s.get_ref())?,
-            None => SparkSettings::default(),
-        };
-        let suspension = self.suspension(&protocol, raw.suspension.as_ref())?;
+        let settings = self.settings(&protocol, sections, catalogue)?;
         let swarm = self.swarm(&raw)?;
         let limits = self.limits(raw.limits.as_ref())?;
 
@@ -79,8 +77,7 @@ impl Locator<'_> {
             expect: Expect {
                 linearizable: raw.expect.linearizable,
             },
-            spark,
-            suspension,
+            settings,
             bucket,
             source: toml::Table::new(),
             swarm,
@@ -460,37 +457,21 @@ impl Locator<'_> {
         Ok(bucket)
     }
 
-    /// The `[suspension]` section: only for the suspension protocol; times above zero.
-    fn suspension(
+    /// The protocol's own section, read by the protocol; a section of another protocol is
+    /// refused.
+    fn settings(
         &self,
         protocol: &str,
-        raw: Option<&Spanned<RawSuspension>>,
-    ) -> Result<SuspensionTimes, Error> {
-        let mut times = SuspensionTimes::default();
-        let Some(raw) = raw else { return Ok(times) };
-        if protocol != "suspension" {
-            return Err(self.error(
-                raw.span(),
-                "suspension",
-                format!("only a suspension scenario takes this section, not a {protocol} one"),
-            ));
+        sections: &[Section],
+        catalogue: &dyn Catalogue,
+    ) -> Result<Settings, Error> {
+        if let Some(other) = sections.iter().find(|s| s.name() != protocol) {
+            let name = other.name();
+            return Err(other.refuse(format!(
+                "only a {name} scenario takes [{name}], not a {protocol} one"
+            )));
         }
-        let r = raw.get_ref();
-        for (name, value, slot) in [
-            ("lease_ttl", &r.lease_ttl, &mut times.lease_ttl),
-            ("grace", &r.grace, &mut times.grace),
-            ("timeout", &r.timeout, &mut times.timeout),
-            ("clock", &r.clock, &mut times.clock),
-        ] {
-            let Some(v) = value else { continue };
-            let field = format!("suspension.{name}");
-            let d = self.duration(&field, v)?;
-            if d < Duration::from_millis(1) {
-                return Err(self.error(v.span(), &field, "must be at least 1ms"));
-            }
-            *slot = d;
-        }
-        Ok(times)
+        catalogue.settings(protocol, sections.first())
     }
 
     /// A duration such as "250ms", at most [`MAX_DURATION`].

@@ -20,7 +20,7 @@
 //! (deletes, purges, lost answers) constrain nothing they should not: the check is sound for
 //! any correct backend. It assumes nothing about revisions being dense or starting at 1.
 //! What it cannot see — values read against the right write, compare-and-swap decisions —
-//! is the linearizability checker's, with [`squall_models::kv::Kv`].
+//! is the linearizability checker's, with [`squall_models::kv::KvModel`].
 
 use squall_models::kv::{KvOp, KvRet, Rev};
 use std::collections::BTreeMap;

@@ -15,7 +15,7 @@ pub use backends::{
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use squall_models::kv::{Kv as KvModel, KvOp, KvRet, Rev};
+use squall_models::kv::{KvModel, KvOp, KvRet, Rev};
 use std::collections::BTreeMap;
 
 use crate::check::{linearizable, Verdict};
@@ -49,6 +49,8 @@ impl Protocol for Kv {
     type Intent = KvOp;
     /// The last revision seen of each key.
     type Memory = BTreeMap<String, Rev>;
+    /// None: no `[kv]` section.
+    type Settings = ();
 
     fn draw(scenario: &Scenario, client: usize, n: usize, rng: &mut ChaCha8Rng) -> KvOp {
         let w = &scenario.workload;

@@ -13,15 +13,21 @@
 //! and checks linearizability per node against [`squall_models::spark`].
 
 pub mod backends;
+pub mod settings;
+
+// What a spark backend implements, at the protocol's door.
+pub use backends::{HostRet, SparkBackend, SparkClient};
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use squall_models::spark::{Call, Invocation, Spark as Model, SparkRet, Value};
+use squall_models::spark::{Call, Invocation, SparkModel as Model, SparkRet, Value};
 
 use crate::check::{clock::Clocks, linearizable, Verdict};
 use crate::history::History;
-use crate::protocol::Protocol;
-use crate::scenario::{server_names, Scenario};
+use crate::protocol::{settings, Protocol};
+use crate::scenario::{self, server_names, Scenario, Section};
+use settings::SparkSettings;
+use std::borrow::Cow;
 
 /// The spark edge TTL store protocol.
 pub struct Spark;
@@ -41,9 +47,20 @@ impl Protocol for Spark {
     type Intent = Invocation;
     /// Nothing: an invocation does not depend on earlier answers.
     type Memory = ();
+    /// The `[spark]` section.
+    type Settings = SparkSettings;
+
+    fn settings(section: &Section) -> Result<SparkSettings, scenario::Error> {
+        settings::read(section)
+    }
 
     fn draw(scenario: &Scenario, client: usize, n: usize, rng: &mut ChaCha8Rng) -> Invocation {
-        let draw = Draw { scenario, rng };
+        let spark = settings::<Spark>(scenario);
+        let draw = Draw {
+            scenario,
+            spark,
+            rng,
+        };
         draw.invocation(client, n)
     }
 
@@ -65,7 +82,7 @@ impl Protocol for Spark {
             o.op.window = Some(clocks.window(&o.op.node, at(o.call), to));
         }
         let model = Model {
-            params: scenario.spark.params.clone(),
+            params: settings::<Spark>(scenario).params.clone(),
             nodes: server_names(scenario.servers).into_iter().collect(),
         };
         linearizable(&model, &ops, &Default::default())
@@ -78,6 +95,7 @@ impl Protocol for Spark {
 
 struct Draw<'a> {
     scenario: &'a Scenario,
+    spark: Cow<'a, SparkSettings>,
     rng: &'a mut ChaCha8Rng,
 }
 
@@ -86,7 +104,7 @@ impl Draw<'_> {
         let s = self.scenario;
         let node = format!("server-{}", self.rng.random_range(1..=s.servers));
         let writes = !self.rng.random_bool(ODD);
-        let calls = (0..self.rng.random_range(1..=s.spark.calls))
+        let calls = (0..self.rng.random_range(1..=self.spark.calls))
             .map(|i| self.call(&node, format!("c{client}.{n}.{i}")))
             .collect();
         Invocation {
@@ -135,17 +153,17 @@ impl Draw<'_> {
         if !self.rng.random_bool(ODD) {
             return Value { text, pad: 0 };
         }
-        let len = self.scenario.spark.params.value_cap + self.rng.random_range(0..=2) - 1;
+        let len = self.spark.params.value_cap + self.rng.random_range(0..=2) - 1;
         let pad = len.saturating_sub(text.len());
         Value { text, pad }
     }
 
     fn ttl(&mut self) -> i32 {
-        let cap = self.scenario.spark.params.ttl_cap;
+        let cap = self.spark.params.ttl_cap;
         if self.rng.random_bool(ODD) {
             [-1, cap.saturating_add(1), i32::MIN][self.rng.random_range(0..3)]
         } else {
-            self.rng.random_range(0..=self.scenario.spark.ttl)
+            self.rng.random_range(0..=self.spark.ttl)
         }
     }
 

@@ -26,11 +26,14 @@
 pub mod backends;
 pub mod check;
 
+// What a stream backend implements, at the protocol's door.
+pub use backends::StreamBackend;
+
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use squall_models::stream::{
-    Anytime, Producer, StreamError, StreamOp, StreamRet, Streams as Model,
+    Anytime, Producer, StreamError, StreamModel as Model, StreamOp, StreamRet,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -112,6 +115,8 @@ impl Protocol for Streams {
     type Model = Anytime;
     type Intent = Intent;
     type Memory = Memory;
+    /// None: no `[stream]` section.
+    type Settings = ();
 
     fn draw(scenario: &Scenario, client: usize, n: usize, rng: &mut ChaCha8Rng) -> Intent {
         let w = &scenario.workload;

@@ -16,21 +16,26 @@
 
 pub mod backends;
 pub mod check;
+pub mod settings;
+
+// What a suspension backend implements, at the protocol's door.
+pub use backends::{SuspBackend, SuspClient};
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use squall_models::suspension::{
     execution, Behavior, Condition, Fence, Mode, Params, Signal, SuspOp, SuspRet,
-    Suspension as Model,
+    SuspensionModel as Model,
 };
 use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::check::{linearizable, Verdict};
 use crate::history::History;
-use crate::protocol::Protocol;
-use crate::scenario::Scenario;
+use crate::protocol::{settings, Protocol};
+use crate::scenario::{self, Scenario, Section};
+use settings::SuspensionTimes;
 
 /// The suspension protocol.
 pub struct Suspension;
@@ -118,7 +123,7 @@ struct Times {
 }
 
 fn times(scenario: &Scenario) -> Times {
-    let s = &scenario.suspension;
+    let s = settings::<Suspension>(scenario);
     let ms = |d: std::time::Duration| d.as_millis() as u64;
     Times {
         lease_ttl: ms(s.lease_ttl),
@@ -144,6 +149,12 @@ impl Protocol for Suspension {
     type Model = Model;
     type Intent = Intent;
     type Memory = Memory;
+    /// The `[suspension]` section.
+    type Settings = SuspensionTimes;
+
+    fn settings(section: &Section) -> Result<SuspensionTimes, scenario::Error> {
+        settings::read(section)
+    }
 
     fn draw(scenario: &Scenario, client: usize, n: usize, rng: &mut ChaCha8Rng) -> Intent {
         let w = &scenario.workload;

@@ -20,7 +20,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use squall_models::kv::{KvOp, KvRet, Rev};
-use squall_models::watch::{End, KvWatch, Scope, Watch, WatchOp, WatchRet};
+use squall_models::watch::{End, Scope, Watch, WatchModel, WatchOp, WatchRet};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -73,9 +73,11 @@ impl Protocol for Watches {
     const NAME: &'static str = "watch";
     type Op = WatchOp;
     type Ret = WatchRet;
-    type Model = KvWatch;
+    type Model = WatchModel;
     type Intent = Intent;
     type Memory = Memory;
+    /// None: no `[watch]` section.
+    type Settings = ();
 
     fn draw(scenario: &Scenario, client: usize, n: usize, rng: &mut ChaCha8Rng) -> Intent {
         let w = &scenario.workload;

@@ -1,6 +1,11 @@
 //! Durable Streams backends: squall's reference server and its mutants, and the real
 //! `durable-streams-server` embedded in the simulation (feature `dss`). All speak HTTP (see
 //! [`http`]) and are driven by the same client; the first server host serves.
+//!
+//! HTTP is the protocol's surface, so an outside backend implements only
+//! [`StreamBackend`]: the software of a server host, serving the Durable Streams HTTP API on
+//! port [`crate::world::PORT`] of the host over `turmoil::net`. squall's client sends
+//! the requests and reads the answers.
 
 use async_trait::async_trait;
 use squall_models::stream::{StreamError, StreamOp, StreamRet};
@@ -54,17 +59,39 @@ pub enum Server {
     Real,
 }
 
-impl System<Streams> for Server {
+/// A Durable Streams server that runs inside the simulation.
+pub trait StreamBackend {
+    /// The software of server host `node`: an HTTP server on port [`crate::world::PORT`].
+    /// Called again each time the host restarts after a crash; what it kept on `node.disk`
+    /// (synced) is still there.
+    fn serve(&self, node: Node) -> Software;
+    /// The capabilities it lacks, each with why ([`System::lacks`]); none by default.
+    fn lacks(&self) -> Vec<(Capability, &'static str)> {
+        Vec::new()
+    }
+}
+
+impl<B: StreamBackend> System<Streams> for B {
+    fn serve(&self, node: Node) -> Software {
+        StreamBackend::serve(self, node)
+    }
+
+    fn client(&self, node: Node) -> Box<dyn Caller<Streams>> {
+        Box::new(Client { node })
+    }
+
+    fn lacks(&self) -> Vec<(Capability, &'static str)> {
+        StreamBackend::lacks(self)
+    }
+}
+
+impl StreamBackend for Server {
     fn serve(&self, node: Node) -> Software {
         match *self {
             Server::Reference(bug) => reference::serve(node, bug),
             #[cfg(feature = "dss")]
             Server::Real => real::serve(node),
         }
-    }
-
-    fn client(&self, node: Node) -> Box<dyn Caller<Streams>> {
-        Box::new(Client { node })
     }
 
     fn lacks(&self) -> Vec<(Capability, &'static str)> {

@@ -11,7 +11,7 @@ use squall_models::suspension::{SuspOp, SuspRet};
 use std::rc::Rc;
 
 use crate::backend::Backend;
-use crate::protocol::{Caller, System};
+use crate::protocol::{Caller, Capability, System};
 use crate::protocols::suspension::Suspension;
 use crate::world::{Node, Software};
 
@@ -64,12 +64,39 @@ pub fn all() -> Vec<Backend> {
     all
 }
 
-impl System<Suspension> for reference::Reference {
+/// A suspension backend that runs inside the simulation.
+pub trait SuspBackend {
+    /// The software of server host `node`. Called again each time the host restarts after a
+    /// crash; what it kept on `node.disk` (synced) is still there.
+    fn serve(&self, node: Node) -> Software;
+    /// A client for client host `node`.
+    fn client(&self, node: Node) -> Box<dyn SuspClient>;
+    /// The capabilities it lacks, each with why ([`System::lacks`]); none by default.
+    fn lacks(&self) -> Vec<(Capability, &'static str)> {
+        Vec::new()
+    }
+}
+
+impl<B: SuspBackend> System<Suspension> for B {
+    fn serve(&self, node: Node) -> Software {
+        SuspBackend::serve(self, node)
+    }
+
+    fn client(&self, node: Node) -> Box<dyn Caller<Suspension>> {
+        Box::new(SuspBackend::client(self, node))
+    }
+
+    fn lacks(&self) -> Vec<(Capability, &'static str)> {
+        SuspBackend::lacks(self)
+    }
+}
+
+impl SuspBackend for reference::Reference {
     fn serve(&self, node: Node) -> Software {
         Box::pin(reference::serve(node, self.clone()))
     }
 
-    fn client(&self, node: Node) -> Box<dyn Caller<Suspension>> {
+    fn client(&self, node: Node) -> Box<dyn SuspClient> {
         Box::new(reference::Client::new(node))
     }
 }
@@ -86,5 +113,20 @@ impl<C: SuspClient> Caller<Suspension> for C {
 
     fn settled(&mut self) -> Option<(SuspOp, SuspOp)> {
         SuspClient::settled(self)
+    }
+}
+
+#[async_trait(?Send)]
+impl SuspClient for Box<dyn SuspClient> {
+    async fn call(&mut self, op: &SuspOp) -> Result<SuspRet, String> {
+        self.as_mut().call(op).await
+    }
+
+    fn ran(&mut self, op: &SuspOp) -> Option<SuspOp> {
+        self.as_mut().ran(op)
+    }
+
+    fn settled(&mut self) -> Option<(SuspOp, SuspOp)> {
+        self.as_mut().settled()
     }
 }

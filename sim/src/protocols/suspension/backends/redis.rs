@@ -30,7 +30,7 @@ use redis::aio::MultiplexedConnection;
 use redis::Value;
 use squall_models::suspension::{
     execution, waitpoint_key, Condition, Fence, Mode, Ms, Params, Signal, SuspOp, SuspRet,
-    Suspension,
+    SuspensionModel,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -38,7 +38,7 @@ use std::time::Duration;
 use super::SuspClient;
 use crate::live;
 use crate::protocol::Caller;
-use crate::protocols::suspension::{params, Suspension as Protocol};
+use crate::protocols::suspension::{params, Suspension};
 use crate::scenario::Scenario;
 
 const LANE: &str = "default";
@@ -53,7 +53,7 @@ pub struct Redis {
     url: String,
     timeout: Duration,
     conn: Option<MultiplexedConnection>,
-    model: Suspension,
+    model: SuspensionModel,
     ns: String,
     /// The server's millisecond at the operation's last FCALL, once known.
     at: Option<u64>,
@@ -171,7 +171,7 @@ impl Redis {
             url: url.to_string(),
             timeout,
             conn: None,
-            model: Suspension::new(params),
+            model: SuspensionModel::new(params),
             ns: ns.to_string(),
             at: None,
             // One proxy a client: its URL names the client.
@@ -1151,7 +1151,7 @@ impl FlowFabric {
 }
 
 #[async_trait(?Send)]
-impl live::Backend<Protocol> for FlowFabric {
+impl live::Backend<Suspension> for FlowFabric {
     fn flavor(&self) -> live::Flavor {
         live::Flavor::Redis
     }
@@ -1164,7 +1164,7 @@ impl live::Backend<Protocol> for FlowFabric {
         admin.reset().await
     }
 
-    fn client(&self, url: &str) -> Box<dyn Caller<Protocol>> {
+    fn client(&self, url: &str) -> Box<dyn Caller<Suspension>> {
         let (_, ns, timeout) = self.run.clone().unwrap_or_default();
         // Half the operation's time to connect, so a failed connect is known as such.
         Box::new(Redis::new(url, &ns, self.params.clone(), timeout / 2))

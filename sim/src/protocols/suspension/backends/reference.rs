@@ -4,7 +4,7 @@
 //! # Design
 //!
 //! One server, `servers[0]`, holds every execution's partition and applies each operation
-//! with the protocol's function ([`Suspension::apply`]), at the time the operation carries
+//! with the protocol's function ([`SuspensionModel::apply`]), at the time the operation carries
 //! (its caller stamped it from the simulated clock; FlowFabric's Lua reads the server's
 //! `TIME` instead). Tokens are minted as `<kid>:<40 hex>`, a keyed BLAKE3 digest of
 //! `waitpoint_id|waitpoint_key|created_at` (FlowFabric: HMAC-SHA1).
@@ -21,7 +21,9 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use squall_models::suspension::{Fence, Params, Phase, Signal, State, SuspOp, SuspRet, Suspension};
+use squall_models::suspension::{
+    Fence, Params, Phase, Signal, State, SuspOp, SuspRet, SuspensionModel,
+};
 use squall_models::{Answer, Model};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -157,7 +159,7 @@ enum How {
 struct Server {
     node: Node,
     backend: Reference,
-    model: Suspension,
+    model: SuspensionModel,
     state: RefCell<State>,
     /// Each client's last request and its answer.
     done: RefCell<BTreeMap<String, (u64, SuspRet)>>,
@@ -165,7 +167,7 @@ struct Server {
 
 /// Serve as `node` until the host crashes.
 pub async fn serve(node: Node, backend: Reference) -> turmoil::Result {
-    let model = Suspension::new(backend.params.clone());
+    let model = SuspensionModel::new(backend.params.clone());
     let server = Rc::new(Server {
         state: RefCell::new(model.init()),
         done: RefCell::new(BTreeMap::new()),

@@ -11,8 +11,9 @@ use tokio::time::{sleep, timeout};
 use turmoil::net::TcpListener;
 
 use super::store::{self, Item, Items};
-use super::wire::{Conn, HostRet, Migrant, Msg};
+use super::wire::{Conn, Migrant, Msg};
 use super::Bug;
+use crate::protocols::spark::backends::HostRet;
 use crate::world::{Node, PORT};
 
 /// The store's file.

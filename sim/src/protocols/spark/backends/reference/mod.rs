@@ -24,8 +24,7 @@
 
 use squall_models::spark::Params;
 
-use crate::protocol::{Caller, System};
-use crate::protocols::spark::Spark;
+use crate::protocols::spark::backends::{SparkBackend, SparkClient};
 use crate::world::{Node, Software};
 
 mod client;
@@ -102,12 +101,12 @@ pub struct Reference {
     pub params: Params,
 }
 
-impl System<Spark> for Reference {
+impl SparkBackend for Reference {
     fn serve(&self, node: Node) -> Software {
         Box::pin(edge::serve(node, self.params.clone(), self.bug))
     }
 
-    fn client(&self, node: Node) -> Box<dyn Caller<Spark>> {
+    fn client(&self, node: Node) -> Box<dyn SparkClient> {
         Box::new(client::Client::new(node))
     }
 }

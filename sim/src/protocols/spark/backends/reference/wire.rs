@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use squall_models::spark::Invocation;
 
+use crate::protocols::spark::backends::HostRet;
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "msg")]
 pub enum Msg {
@@ -15,21 +17,6 @@ pub enum Msg {
     Fetch { keys: Vec<String> },
     /// Origin node to node.
     Fetched { entries: Vec<Migrant> },
-}
-
-/// A call's result as the host ABI returns it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HostRet {
-    /// The remaining TTL (4 bytes, little-endian) then the value; empty for none.
-    Get(Vec<u8>),
-    /// 0 or an error code.
-    Set(i32),
-    Delete,
-    /// A JSON array of keys; empty for `[]`.
-    List(Vec<u8>),
-    /// The count pulled, or a negated error code.
-    Pull(i32),
 }
 
 /// An entry on its way from the origin of a pull.
