@@ -128,13 +128,15 @@ mod tests {
             seeds(&[("kv/mutant-stale-read", 9), ("kv/mutant-lost-write", 3)]),
         );
         assert_eq!(added, Ok(2));
+        // A live backend of its own: kv/nats is there only with the `nats` feature.
+        let live = crate::backend::Backend::new("kv/live", crate::backend::Kind::RealLive, "");
         let added = save(
-            &Registry::shipped(),
+            &Registry::shipped().with(live),
             &scenario,
             seeds(&[
                 ("kv/mutant-stale-read", 9),
                 ("kv/mutant-stale-read", 1),
-                ("kv/nats", 4),
+                ("kv/live", 4),
             ]),
         );
         assert_eq!(added, Ok(1), "a duplicate and a live seed are not added");
