@@ -390,6 +390,10 @@ pub struct SparkModel {
     pub params: Params,
     /// The edge nodes, to tell a valid pull origin; empty: any well-formed name may be one.
     pub nodes: BTreeSet<String>,
+    /// Every value set for each key anywhere, with the TTL it was set with, if known (a
+    /// checker holding the whole history knows). An entry the model knows nothing of (one a
+    /// pull copied) must then be one of its key's, and expire if and only if it was set to.
+    pub written: Option<BTreeMap<String, Vec<(Value, i32)>>>,
 }
 
 /// Per-invocation counters, as ranges: a call whose answer is unknown may or may not count.
@@ -464,6 +468,24 @@ impl Model for SparkModel {
 }
 
 impl SparkModel {
+    /// Whether `e`, read of `key` where the model knows nothing, can be a value set for the
+    /// key somewhere, with the expiry it was set with (pulls copy both).
+    fn provenance(&self, key: &str, e: &Entry) -> Option<()> {
+        let Some(written) = &self.written else {
+            return Some(());
+        };
+        let (_, ttl) = written.get(key)?.iter().find(|(v, _)| *v == e.value)?;
+        let (lo, hi) = self.params.reads_as(0);
+        // Unless rounding can make a live entry read 0, 0 means no expiry.
+        let forever = e.ttl == 0 && lo > hi;
+        match (*ttl, e.ttl) {
+            (0, 0) => Some(()),
+            (0, _) => None,
+            _ if forever => None,
+            _ => Some(()),
+        }
+    }
+
     /// Judge one call's answer (`None`: unknown), updating the store and the counters.
     fn call(
         &self,
@@ -537,6 +559,7 @@ impl SparkModel {
             (None, None) | (Some(Slot::Unknown), None) => Some(()),
             (None, Some(_)) => None,
             (Some(slot @ Slot::Unknown), Some(e)) => {
+                self.provenance(key, e)?;
                 let (dlo, dhi) = p.reads_as(e.ttl);
                 let pinned = match e.ttl {
                     // Unless rounding can make a live entry read 0, 0 means no expiry.

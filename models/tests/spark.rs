@@ -15,7 +15,11 @@ type State = BTreeMap<String, squall_models::spark::Store>;
 
 fn model(params: Params) -> SparkModel {
     let nodes = ["a", "b"].map(String::from).into_iter().collect();
-    SparkModel { params, nodes }
+    SparkModel {
+        params,
+        nodes,
+        written: None,
+    }
 }
 
 fn value(text: &str) -> Value {

@@ -27,6 +27,7 @@ pub mod backend;
 pub mod bench;
 pub mod campaign;
 pub mod check;
+pub mod coverage;
 pub mod faults;
 pub mod history;
 pub mod interop;

@@ -48,6 +48,23 @@ enum Command {
         #[arg(long, requires = "only")]
         stateright: bool,
     },
+    /// Run scenarios and count, of every answer each protocol's model can give (each error
+    /// its own), how often the runs reached it; one line an answer. Exit 1 if one that
+    /// should be reached was not, or a run failed.
+    Coverage {
+        /// Scenario files or folders (every *.toml below a folder).
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// Run every scenario of this backend's protocol against it.
+        #[arg(long)]
+        backend: Option<String>,
+        /// A range of seeds, A..B (B excluded); each scenario's own `seeds` by default.
+        #[arg(long, value_parser = scenario::parse_seeds)]
+        seeds: Option<std::ops::Range<u64>>,
+        /// Simulations run at once, one a thread.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+    },
     /// Run one seed again and print its history.
     Replay {
         scenario: PathBuf,
@@ -218,6 +235,12 @@ fn main() -> ExitCode {
                 &limits,
             )
         }
+        Command::Coverage {
+            scenarios,
+            backend,
+            seeds,
+            jobs,
+        } => coverage(&scenarios, backend.as_deref(), seeds, jobs),
         Command::Bench { only, stateright } => bench(only.as_deref(), stateright),
         Command::Check {
             files,
@@ -343,6 +366,44 @@ fn run(args: RunArgs) -> u8 {
         (false, _) => FAILED,
         (true, true) => INTERRUPTED,
         (true, false) => HOLDS,
+    }
+}
+
+fn coverage(
+    paths: &[PathBuf],
+    backend: Option<&str>,
+    seeds: Option<std::ops::Range<u64>>,
+    jobs: usize,
+) -> u8 {
+    let scenarios = match load(paths, backend, &BudgetArg { budget: None }) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("squall: {e}");
+            return BAD_INPUT;
+        }
+    };
+    let seeds = campaign::Seeds {
+        range: seeds,
+        shard: None,
+    };
+    let total = scenarios
+        .iter()
+        .map(|(s, _)| seeds.of(s).len() as u64)
+        .sum();
+    let sweep = Sweep {
+        jobs,
+        ..Sweep::default()
+    };
+    let mut progress = Progress::new(total);
+    let mut coverage = squall::coverage::Coverage::default();
+    coverage.measure(&scenarios, &seeds, &sweep, &mut Shown(&mut progress));
+    print!("{}", coverage.table());
+    let missing = coverage.missing();
+    progress.print(&coverage.tally.summary(None));
+    println!("# {} answer(s) not reached", missing.len());
+    match missing.is_empty() && coverage.tally.failed.is_empty() {
+        true => HOLDS,
+        false => FAILED,
     }
 }
 

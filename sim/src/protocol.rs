@@ -56,6 +56,14 @@ pub trait Protocol: 'static {
     /// Hold a history of `scenario` against the protocol's model and checkers.
     fn check(scenario: &Scenario, history: &History<Self::Op, Self::Ret>) -> Verdict;
 
+    /// Every answer the model can give, as `(operation, answer)`, each error its own: what
+    /// answer coverage counts (`squall coverage`).
+    fn answers() -> Vec<(&'static str, &'static str)>;
+    /// What one answered operation reached, named as [`Protocol::answers`] names them: one
+    /// answer, or one a call of an operation of several calls; none for an answer that is no
+    /// protocol's (a request that was never sent).
+    fn answered(op: &Self::Op, ret: &Self::Ret) -> Vec<(&'static str, String)>;
+
     /// The operation names its workload takes in a scenario's `mix`.
     fn operations() -> Vec<&'static str>;
 

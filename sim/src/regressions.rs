@@ -175,12 +175,8 @@ mod tests {
     #[test]
     fn a_mutant_must_still_fail_and_others_must_hold() {
         let ok = |backend: &str| Run {
-            seed: 1,
-            backend: backend.into(),
             verdict: Outcome::Ok,
-            ops: 0,
-            hash: String::new(),
-            history: String::new(),
+            ..Run::failed(1, backend, String::new())
         };
         assert!(recheck(&Registry::shipped(), &ok("kv/reference")).is_ok());
         assert!(recheck(&Registry::shipped(), &ok("kv/mutant-stale-read")).is_err());

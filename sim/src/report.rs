@@ -3,6 +3,7 @@
 
 pub mod html;
 
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,8 @@ pub struct Run {
     pub hash: String,
     /// The full history, as text.
     pub history: String,
+    /// How often each `(operation, answer)` was reached ([`crate::protocol::Protocol::answers`]).
+    pub answers: BTreeMap<(String, String), u64>,
 }
 
 /// A run's verdict as reported.
@@ -63,6 +66,7 @@ impl Run {
             ops: history.operations().len(),
             hash: history.hash(),
             history: history.text(),
+            answers: BTreeMap::new(),
         }
     }
 
@@ -75,6 +79,7 @@ impl Run {
             ops: 0,
             hash: String::new(),
             history: String::new(),
+            answers: BTreeMap::new(),
         }
     }
 

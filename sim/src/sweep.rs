@@ -173,10 +173,13 @@ pub(crate) fn assess<P: Protocol>(
         return (run, Verdict::Ok);
     }
     let verdict = P::check(scenario, history);
-    (
-        Run::judged(seed, backend, history, verdict.clone()),
-        verdict,
-    )
+    let mut run = Run::judged(seed, backend, history, verdict.clone());
+    for o in history.operations() {
+        for (op, answer) in o.ret.as_ref().map_or(Vec::new(), |r| P::answered(&o.op, r)) {
+            *run.answers.entry((op.to_string(), answer)).or_default() += 1;
+        }
+    }
+    (run, verdict)
 }
 
 /// Why a history cannot be judged when its backend answered none of its operations: every

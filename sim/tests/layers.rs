@@ -8,7 +8,7 @@
 //! | 2 inputs | scenario, plan |
 //! | 3 engine | protocol, backend, world, live |
 //! | 4 protocols | protocols (one folder each, and the registry) |
-//! | 5 drivers | campaign, sweep, shrink, regressions, bench, suite, main |
+//! | 5 drivers | campaign, coverage, sweep, shrink, regressions, bench, suite, main |
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -21,7 +21,8 @@ fn layer(module: &str) -> Option<u8> {
         "scenario" | "plan" => 2,
         "protocol" | "backend" | "world" | "live" => 3,
         "protocols" => 4,
-        "campaign" | "sweep" | "shrink" | "regressions" | "bench" | "suite" | "main" | "lib" => 5,
+        "campaign" | "coverage" | "sweep" | "shrink" | "regressions" | "bench" | "suite"
+        | "main" | "lib" => 5,
         _ => return None,
     })
 }

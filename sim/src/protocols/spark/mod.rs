@@ -20,7 +20,9 @@ pub use backends::{HostRet, SparkBackend, SparkClient};
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use squall_models::spark::{Call, Invocation, SparkModel as Model, SparkRet, Value};
+use squall_models::spark::{
+    Call, CallRet, Invocation, SparkError, SparkModel as Model, SparkRet, Value,
+};
 
 use crate::check::{clock::Clocks, linearizable, Verdict};
 use crate::history::History;
@@ -28,6 +30,7 @@ use crate::protocol::{settings, Protocol};
 use crate::scenario::{self, server_names, Scenario, Section};
 use settings::SparkSettings;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 /// The spark edge TTL store protocol.
 pub struct Spark;
@@ -81,15 +84,109 @@ impl Protocol for Spark {
             let to = o.done.map_or(end, at);
             o.op.window = Some(clocks.window(&o.op.node, at(o.call), to));
         }
+        // Every value set anywhere, for judging what pulls copy.
+        let mut written: BTreeMap<String, Vec<(Value, i32)>> = BTreeMap::new();
+        for o in &ops {
+            for call in &o.op.calls {
+                if let Call::Set { key, value, ttl } = call {
+                    let sets = written.entry(key.clone()).or_default();
+                    sets.push((value.clone(), *ttl));
+                }
+            }
+        }
         let model = Model {
             params: settings::<Spark>(scenario).params.clone(),
             nodes: server_names(scenario.servers).into_iter().collect(),
+            written: Some(written),
         };
         linearizable(&model, &ops, &Default::default())
     }
 
+    fn answers() -> Vec<(&'static str, &'static str)> {
+        let mut all = vec![
+            ("get", "entry"),
+            ("get", "entry_forever"),
+            ("get", "none"),
+            ("set", "ok"),
+            ("delete", "deleted"),
+            ("list", "keys"),
+            ("list", "empty"),
+            ("pull", "pulled"),
+            ("pull", "pulled_none"),
+        ];
+        let set = [
+            SparkError::InvalidTtl,
+            SparkError::TooLarge,
+            SparkError::WriteLimit,
+            SparkError::QuotaExceeded,
+            SparkError::NotAvailable,
+            SparkError::Internal,
+            SparkError::BadKey,
+            SparkError::NoCapability,
+        ];
+        all.extend(set.map(|e| ("set", error_name(e))));
+        let pull = [
+            SparkError::WriteLimit,
+            SparkError::NotAvailable,
+            SparkError::Internal,
+            SparkError::BadKey,
+            SparkError::NoCapability,
+        ];
+        all.extend(pull.map(|e| ("pull", error_name(e))));
+        all
+    }
+
+    /// One answer a call.
+    fn answered(inv: &Invocation, ret: &SparkRet) -> Vec<(&'static str, String)> {
+        let SparkRet::Done(results) = ret else {
+            return Vec::new();
+        };
+        let answer = |call: &Call, ret: &CallRet| -> (&'static str, &'static str) {
+            let name = match call {
+                Call::Get { .. } => "get",
+                Call::Set { .. } => "set",
+                Call::Delete { .. } => "delete",
+                Call::List => "list",
+                Call::Pull { .. } => "pull",
+            };
+            let answer = match ret {
+                CallRet::Got(Some(e)) if e.ttl == 0 => "entry_forever",
+                CallRet::Got(Some(_)) => "entry",
+                CallRet::Got(None) => "none",
+                CallRet::Set(Ok(())) => "ok",
+                CallRet::Deleted => "deleted",
+                CallRet::Listed(keys) if keys.is_empty() => "empty",
+                CallRet::Listed(_) => "keys",
+                CallRet::Pulled(Ok(0)) => "pulled_none",
+                CallRet::Pulled(Ok(_)) => "pulled",
+                CallRet::Set(Err(e)) | CallRet::Pulled(Err(e)) => error_name(*e),
+            };
+            (name, answer)
+        };
+        (inv.calls.iter().zip(results))
+            .map(|(call, ret)| answer(call, ret))
+            .map(|(op, answer)| (op, answer.to_string()))
+            .collect()
+    }
+
     fn operations() -> Vec<&'static str> {
         vec!["get", "set", "delete", "list", "pull"]
+    }
+}
+
+/// A spark error as answer coverage names it.
+fn error_name(e: SparkError) -> &'static str {
+    match e {
+        SparkError::InvalidTtl => "invalid_ttl",
+        SparkError::TooLarge => "too_large",
+        SparkError::WriteLimit => "write_limit",
+        SparkError::QuotaExceeded => "quota_exceeded",
+        SparkError::NotAvailable => "not_available",
+        SparkError::Internal => "internal",
+        SparkError::ReadLimit => "read_limit",
+        SparkError::BadKey => "bad_key",
+        SparkError::NoCapability => "no_capability",
+        SparkError::Unknown(_) => "unknown_code",
     }
 }
 

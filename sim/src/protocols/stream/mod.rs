@@ -15,9 +15,12 @@
 //! - `produce`: the producer's next append (or its retry); `bump`: a new epoch, from
 //!   seq 0 (a producer restart, fencing the old epoch); `zombie`: an append with the
 //!   previous epoch, as a fenced instance would send; `seal`: `produce` and close;
+//!   `produce_odd`: what a broken producer sends: a sequence gap, a step back, an epoch
+//!   jump, a new epoch that does not start at 0;
 //! - `close`; `read` (catch-up from the start or from the last offset seen); `poll`
 //!   (long-poll from the last offset seen); `head`; `delete`;
-//! - `mismatch`: an append of the other content type; `empty`: an empty append.
+//! - `mismatch`: an append of the other content type; `empty`: an empty append;
+//!   `append_close`: a plain append that closes the stream.
 //!
 //! A client that has not seen a stream exist creates it first. After `duration`, once the
 //! other clients are done, a last client reads every stream from the start: what the
@@ -49,6 +52,48 @@ pub struct Streams;
 /// The TTL of every create in a scenario whose mix has `create_ttl`, in seconds.
 const TTL: u64 = 2;
 
+/// Every answer of the Durable Streams model, by operation (an append by its headers, a
+/// read by whether it long-polls).
+const ANSWERS: &[(&str, &str)] = &[
+    ("create", "created"),
+    ("create", "exists_same"),
+    ("create", "409 already-exists"),
+    ("append", "appended"),
+    ("append", "appended_closing"),
+    ("append", "404 not-found"),
+    ("append", "409 content-type-mismatch"),
+    ("append", "409 stream-closed"),
+    ("append", "400 empty-body"),
+    ("append", "400 empty-array"),
+    ("append_seq", "appended"),
+    ("append_seq", "seq_order"),
+    ("append_seq", "409 stream-closed"),
+    ("append_seq", "404 not-found"),
+    ("append_producer", "appended"),
+    ("append_producer", "appended_closing"),
+    ("append_producer", "duplicate"),
+    ("append_producer", "seq_gap"),
+    ("append_producer", "403 producer-epoch-fenced"),
+    ("append_producer", "409 stream-closed"),
+    ("append_producer", "404 not-found"),
+    ("append_producer", "400 bad-request"),
+    ("close", "closed"),
+    ("close", "404 not-found"),
+    ("read", "data"),
+    ("read", "no_data"),
+    ("read", "closed_at_end"),
+    ("read", "404 not-found"),
+    ("poll", "data"),
+    ("poll", "no_data"),
+    ("poll", "closed_at_end"),
+    ("poll", "404 not-found"),
+    ("head", "meta"),
+    ("head", "meta_closed"),
+    ("head", "404 not-found"),
+    ("delete", "deleted"),
+    ("delete", "404 not-found"),
+];
+
 /// The operation names of the mix.
 pub const OPERATIONS: &[&str] = &[
     "create",
@@ -59,7 +104,9 @@ pub const OPERATIONS: &[&str] = &[
     "bump",
     "zombie",
     "seal",
+    "produce_odd",
     "close",
+    "append_close",
     "read",
     "poll",
     "head",
@@ -165,6 +212,7 @@ impl Protocol for Streams {
             "delete" => StreamOp::Delete { stream },
             _ if fresh => create(),
             "append" => append(json, plain(json), None, None, false),
+            "append_close" => append(json, plain(json), None, None, true),
             "seq" => append(
                 json,
                 plain(json),
@@ -174,11 +222,18 @@ impl Protocol for Streams {
             ),
             "mismatch" => append(!json, plain(!json), None, None, false),
             "empty" => append(json, Vec::new(), None, None, false),
-            "produce" | "bump" | "zombie" | "seal" => {
+            "produce" | "bump" | "zombie" | "seal" | "produce_odd" => {
                 let (epoch, seq) = memory.producers.get(&stream).copied().unwrap_or((0, 0));
                 let (epoch, seq) = match i.kind.as_str() {
                     "bump" => (epoch + 1, 0),
                     "zombie" if epoch > 0 => (epoch - 1, 0),
+                    // A gap, a step back, an epoch jump, a new epoch not from 0.
+                    "produce_odd" => match i.pick % 4 {
+                        0 => (epoch, seq + 1 + u64::from(i.pick % 3)),
+                        1 => (epoch, seq.saturating_sub(2)),
+                        2 => (epoch + 2, 0),
+                        _ => (epoch + 1, 1 + u64::from(i.pick % 3)),
+                    },
                     _ => (epoch, seq),
                 };
                 let id = format!("c{}", i.client);
@@ -250,6 +305,49 @@ impl Protocol for Streams {
         let mut timed = check::timed(history, &ops);
         timed.retain(|o| !never.contains(&o.id));
         linearizable(&Model, &timed, &Default::default())
+    }
+
+    fn answers() -> Vec<(&'static str, &'static str)> {
+        ANSWERS.to_vec()
+    }
+
+    fn answered(op: &StreamOp, ret: &StreamRet) -> Vec<(&'static str, String)> {
+        let name = match op {
+            StreamOp::Create { .. } => "create",
+            StreamOp::Append {
+                producer: Some(_), ..
+            } => "append_producer",
+            StreamOp::Append { seq: Some(_), .. } => "append_seq",
+            StreamOp::Append { .. } => "append",
+            StreamOp::Close { .. } => "close",
+            StreamOp::Read { wait: true, .. } => "poll",
+            StreamOp::Read { .. } => "read",
+            StreamOp::Head { .. } => "head",
+            StreamOp::Delete { .. } => "delete",
+        };
+        let answer = match ret {
+            StreamRet::Created { new: true, .. } => "created".to_string(),
+            StreamRet::Created { new: false, .. } => "exists_same".to_string(),
+            StreamRet::Appended { closed: true, .. } => "appended_closing".to_string(),
+            StreamRet::Appended { .. } => "appended".to_string(),
+            StreamRet::Duplicate { .. } => "duplicate".to_string(),
+            StreamRet::Closed { .. } => "closed".to_string(),
+            StreamRet::Read { data, closed, .. } => match (data.is_empty(), closed) {
+                (false, _) => "data",
+                (true, true) => "closed_at_end",
+                (true, false) => "no_data",
+            }
+            .to_string(),
+            StreamRet::Meta { closed: true, .. } => "meta_closed".to_string(),
+            StreamRet::Meta { .. } => "meta".to_string(),
+            StreamRet::Deleted => "deleted".to_string(),
+            StreamRet::Err(e) => match e {
+                StreamError::Gap { .. } => "seq_gap".to_string(),
+                StreamError::SeqOrder => "seq_order".to_string(),
+                e => format!("{} {}", e.status(), e.kind()),
+            },
+        };
+        vec![(name, answer)]
     }
 
     fn operations() -> Vec<&'static str> {

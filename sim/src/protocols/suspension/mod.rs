@@ -72,6 +72,11 @@ pub enum What {
     ExpireSuspension(usize),
     Close(usize),
     Rotate(usize),
+    /// What a broken caller sends: `rotate_odd` and `suspend_odd` in a mix.
+    Odd {
+        exec: usize,
+        odd: Odd,
+    },
     ListKids(usize),
     Register {
         instance: usize,
@@ -91,6 +96,28 @@ pub struct Send {
     pub retry: bool,
 }
 
+/// How a broken caller goes wrong.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Odd {
+    /// A suspend fenced with the right lease and attempt id but another attempt index.
+    WrongAttempt,
+    /// A suspend onto a pending waitpoint that was never created.
+    GhostWaitpoint,
+    /// The client's pending waitpoint created again.
+    PendingAgain,
+    /// The client's last rotation again, kid and secret: a no-op while it is current.
+    Repeat,
+    /// The client's last kid with another secret: a conflict while it is current.
+    Conflict,
+    /// A kid with a `:` in it.
+    BadKid,
+    /// A secret that is not hex.
+    BadSecret,
+    /// A grace past 2^53 - 1 milliseconds.
+    BadGrace,
+}
+
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Token {
@@ -108,6 +135,8 @@ pub struct Memory {
     tokens: Vec<(String, String, String)>,
     /// Signals sent with an idempotency key, the latest last.
     sent: Vec<Signal>,
+    /// Per execution, the last kid and secret this client rotated in.
+    kids: BTreeMap<String, (String, String)>,
 }
 
 /// How many waitpoints and signals a client keeps in mind.
@@ -201,6 +230,21 @@ impl Protocol for Suspension {
             "expire_suspension" => What::ExpireSuspension(exec),
             "close_waitpoint" => What::Close(rng.random_range(0..RECALL)),
             "rotate" => What::Rotate(exec),
+            "rotate_odd" => What::Odd {
+                exec,
+                odd: [
+                    Odd::Repeat,
+                    Odd::Conflict,
+                    Odd::BadKid,
+                    Odd::BadSecret,
+                    Odd::BadGrace,
+                ][rng.random_range(0..5)],
+            },
+            "suspend_odd" => What::Odd {
+                exec,
+                odd: [Odd::WrongAttempt, Odd::GhostWaitpoint, Odd::PendingAgain]
+                    [rng.random_range(0..3)],
+            },
             "list_kids" => What::ListKids(exec),
             "register" => What::Register {
                 instance: rng.random_range(0..2),
@@ -256,6 +300,30 @@ impl Protocol for Suspension {
         linearizable(&Model::new(params(scenario)), &ops, &Default::default())
     }
 
+    fn answers() -> Vec<(&'static str, &'static str)> {
+        ANSWERS.to_vec()
+    }
+
+    /// An OK answer by the status word among its fields (`resumed`, `noop`, ...), if any.
+    fn answered(op: &SuspOp, ret: &SuspRet) -> Vec<(&'static str, String)> {
+        let name = OPERATION_NAMES
+            .iter()
+            .find(|n| op.to_string().split(' ').next() == Some(n.1))
+            .map_or("unnamed", |n| n.0);
+        let answer = match ret {
+            SuspRet::Ok(fields) => fields
+                .iter()
+                .find(|f| STATUS.contains(&f.as_str()))
+                .map_or("ok".to_string(), |f| f.clone()),
+            SuspRet::AlreadySatisfied(_) => "already_satisfied".into(),
+            SuspRet::Duplicate(_) => "duplicate".into(),
+            SuspRet::Err(code, _) => code.clone(),
+            SuspRet::ScriptError => "script_error".into(),
+            SuspRet::NotConnected => return Vec::new(),
+        };
+        vec![(name, answer)]
+    }
+
     fn operations() -> Vec<&'static str> {
         vec![
             "claim",
@@ -270,10 +338,197 @@ impl Protocol for Suspension {
             "expire_suspension",
             "close_waitpoint",
             "rotate",
+            "rotate_odd",
+            "suspend_odd",
             "list_kids",
             "register",
             "caps",
         ]
+    }
+}
+
+/// Each operation's name, and the first word of its text form.
+const OPERATION_NAMES: &[(&str, &str)] = &[
+    ("claim", "claim"),
+    ("reclaim", "reclaim"),
+    ("renew", "renew"),
+    ("mark_expired", "mark-expired"),
+    ("create_pending", "create-pending"),
+    ("suspend", "suspend"),
+    ("deliver", "deliver"),
+    ("buffer", "buffer"),
+    ("resume", "resume"),
+    ("expire_suspension", "expire-suspension"),
+    ("close_waitpoint", "close"),
+    ("rotate", "rotate"),
+    ("list_kids", "list-kids"),
+    ("register", "register"),
+    ("caps", "caps"),
+];
+
+/// The status words of OK answers, which tell one outcome from another.
+const STATUS: &[&str] = &[
+    "initial",
+    "resumed",
+    "reclaim",
+    "already_closed",
+    "no_op",
+    "appended_to_waitpoint",
+    "resume_condition_satisfied",
+    "buffered_for_pending_waitpoint",
+    "registered",
+    "gone",
+    "marked_expired",
+    "waiting",
+    "not_suspended_cleaned",
+    "no_active_suspension_cleaned",
+    "not_yet_due",
+    "auto_resume",
+    "escalate",
+    "cancel",
+    "expire",
+    "fail",
+    "noop",
+    "rotated",
+];
+
+/// Every answer of the suspension model (the Lua's), by operation.
+const ANSWERS: &[(&str, &str)] = &[
+    ("claim", "initial"),
+    ("claim", "resumed"),
+    ("claim", "execution_not_eligible"),
+    ("reclaim", "reclaim"),
+    ("reclaim", "execution_not_reclaimable"),
+    ("reclaim", "max_retries_exhausted"),
+    ("renew", "ok"),
+    ("renew", "lease_expired"),
+    ("renew", "stale_lease"),
+    ("renew", "execution_not_active"),
+    ("mark_expired", "marked_expired"),
+    ("mark_expired", "already_satisfied"),
+    ("create_pending", "ok"),
+    ("create_pending", "no_active_lease"),
+    ("create_pending", "stale_lease"),
+    ("create_pending", "waitpoint_already_exists"),
+    ("create_pending", "execution_not_active"),
+    ("create_pending", "hmac_secret_not_initialized"),
+    ("suspend", "ok"),
+    ("suspend", "already_satisfied"),
+    ("suspend", "already_suspended"),
+    ("suspend", "invalid_lease_for_suspend"),
+    ("suspend", "invalid_waitpoint_for_execution"),
+    ("suspend", "lease_expired"),
+    ("suspend", "pending_waitpoint_expired"),
+    ("suspend", "stale_lease"),
+    ("suspend", "waitpoint_not_found"),
+    ("suspend", "waitpoint_not_pending"),
+    ("suspend", "execution_not_active"),
+    ("suspend", "hmac_secret_not_initialized"),
+    ("deliver", "no_op"),
+    ("deliver", "appended_to_waitpoint"),
+    ("deliver", "resume_condition_satisfied"),
+    ("deliver", "duplicate"),
+    ("deliver", "invalid_token"),
+    ("deliver", "target_not_signalable"),
+    ("deliver", "waitpoint_closed"),
+    ("deliver", "waitpoint_not_found"),
+    ("deliver", "waitpoint_pending_use_buffer_script"),
+    ("deliver", "missing_token"),
+    ("deliver", "token_expired"),
+    ("buffer", "buffered_for_pending_waitpoint"),
+    ("buffer", "duplicate"),
+    ("buffer", "waitpoint_closed"),
+    ("buffer", "waitpoint_not_found"),
+    ("buffer", "invalid_token"),
+    ("buffer", "missing_token"),
+    ("buffer", "token_expired"),
+    ("resume", "waiting"),
+    ("resume", "execution_not_suspended"),
+    ("expire_suspension", "not_suspended_cleaned"),
+    ("expire_suspension", "no_active_suspension_cleaned"),
+    ("expire_suspension", "not_yet_due"),
+    ("expire_suspension", "auto_resume"),
+    ("expire_suspension", "escalate"),
+    ("expire_suspension", "cancel"),
+    ("expire_suspension", "expire"),
+    ("expire_suspension", "fail"),
+    ("expire_suspension", "script_error"),
+    ("close_waitpoint", "ok"),
+    ("close_waitpoint", "already_closed"),
+    ("close_waitpoint", "waitpoint_not_found"),
+    ("rotate", "rotated"),
+    ("rotate", "noop"),
+    ("rotate", "rotation_conflict"),
+    ("rotate", "invalid_kid"),
+    ("rotate", "invalid_secret_hex"),
+    ("rotate", "invalid_grace_ms"),
+    ("list_kids", "ok"),
+    ("register", "registered"),
+    ("register", "duplicate_instance"),
+    ("register", "invalid_capabilities"),
+    ("caps", "ok"),
+    ("caps", "gone"),
+];
+
+/// The fence the client holds of execution `eid`, or one that fences nothing.
+fn fence_of(memory: &Memory, eid: &String) -> Fence {
+    memory.leases.get(eid).cloned().unwrap_or(Fence {
+        lease: "none".into(),
+        epoch: 0,
+        attempt: 0,
+        attempt_id: "none".into(),
+    })
+}
+
+/// What a broken caller sends for `odd` on execution `exec`.
+fn odd_op(memory: &Memory, intent: &Intent, exec: usize, odd: Odd, now: u64) -> SuspOp {
+    let (c, n, t) = (intent.client, intent.n, &intent.times);
+    let fresh = |prefix: &str| format!("{prefix}{c}.{n}");
+    let eid = execution(exec).0;
+    let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    let rotate = |kid: String, secret: String, grace: u64| SuspOp::Rotate {
+        eid: eid.clone(),
+        kid,
+        secret,
+        grace,
+        now,
+    };
+    let suspend = |fence: Fence, wp: String, pending: bool| SuspOp::Suspend {
+        fence,
+        susp: fresh("S"),
+        wp,
+        pending,
+        condition: Condition {
+            names: vec!["a".into()],
+            mode: Mode::All,
+        },
+        timeout_at: None,
+        behavior: Behavior::Fail,
+        eid: eid.clone(),
+        now,
+    };
+    let kid = fresh("k");
+    let (last_kid, last_secret) =
+        (memory.kids.get(&eid).cloned()).unwrap_or_else(|| (kid.clone(), hex(&kid)));
+    match odd {
+        Odd::WrongAttempt => {
+            let fence = fence_of(memory, &eid);
+            let attempt = fence.attempt + 1;
+            suspend(Fence { attempt, ..fence }, fresh("W"), false)
+        }
+        Odd::GhostWaitpoint => suspend(fence_of(memory, &eid), fresh("W-ghost"), true),
+        Odd::PendingAgain => SuspOp::CreatePending {
+            attempt: fence_of(memory, &eid).attempt,
+            wp: (memory.pending.get(&eid).cloned()).unwrap_or_else(|| fresh("W")),
+            expires_at: now + t.timeout,
+            eid,
+            now,
+        },
+        Odd::Repeat => rotate(last_kid, last_secret, t.grace),
+        Odd::Conflict => rotate(last_kid, hex("other"), t.grace),
+        Odd::BadKid => rotate(format!("{kid}:x"), hex(&kid), t.grace),
+        Odd::BadSecret => rotate(kid, "not-hex".into(), t.grace),
+        Odd::BadGrace => rotate(kid.clone(), hex(&kid), 1 << 53),
     }
 }
 
@@ -283,14 +538,7 @@ fn build(memory: &Memory, intent: &Intent, now: u64) -> SuspOp {
     let id = |prefix: &str| format!("{prefix}{c}.{n}");
     let eid = |e: usize| execution(e).0;
     let worker = format!("w{c}");
-    let fence = |e: &String| {
-        memory.leases.get(e).cloned().unwrap_or(Fence {
-            lease: "none".into(),
-            epoch: 0,
-            attempt: 0,
-            attempt_id: "none".into(),
-        })
-    };
+    let fence = |e: &String| fence_of(memory, e);
     match &intent.what {
         What::Claim(e) => SuspOp::Claim {
             eid: eid(*e),
@@ -377,6 +625,7 @@ fn build(memory: &Memory, intent: &Intent, now: u64) -> SuspOp {
                 now,
             }
         }
+        What::Odd { exec, odd } => odd_op(memory, intent, *exec, *odd, now),
         What::ListKids(e) => SuspOp::ListKids { eid: eid(*e), now },
         What::Register { instance, caps } => SuspOp::Register {
             instance: format!("i{instance}"),
@@ -465,6 +714,16 @@ fn learn(memory: &mut Memory, op: &SuspOp, ret: &SuspRet) {
             } else {
                 memory.tokens.push((eid.clone(), wp.clone(), f[3].clone()));
             }
+        }
+        (
+            SuspOp::Rotate {
+                eid, kid, secret, ..
+            },
+            SuspRet::Ok(f),
+        ) if f.first().is_some_and(|w| w == "rotated") => {
+            memory
+                .kids
+                .insert(eid.clone(), (kid.clone(), secret.clone()));
         }
         (SuspOp::Deliver(s) | SuspOp::Buffer(s), _) if !s.idem.is_empty() => {
             memory.sent.push(s.clone())

@@ -28,7 +28,7 @@ use crate::check::clock::Clocks;
 use crate::check::Verdict;
 use crate::history::{History, Operation};
 use crate::protocol::Protocol;
-use crate::protocols::kv::{self, Kv};
+use crate::protocols::kv::{self, Kv, KvIntent};
 use crate::protocols::watch::check::Ages;
 use crate::scenario::Scenario;
 
@@ -54,7 +54,7 @@ pub struct Watches;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Intent {
-    Kv(KvOp),
+    Kv(KvIntent),
     Watch {
         scope: Scope,
         resume: bool,
@@ -85,7 +85,13 @@ impl Protocol for Watches {
         let key = format!("{}{}", GROUPS[i % 3], i / 3);
         let value = format!("c{client}.{n}");
         let name = crate::plan::pick(&w.mix, rng);
-        if let Some(op) = kv::named(name, key, value) {
+        // A group's prefix, a key's own subtree (empty), and one past every key.
+        let prefixes = [
+            GROUPS[i % 3].to_string(),
+            format!("{}{}.", GROUPS[i % 3], i / 3),
+            "z.".to_string(),
+        ];
+        if let Some(op) = kv::named(name, key, value, &prefixes, rng) {
             return Intent::Kv(op);
         }
         let group = rng.random_range(0..GROUPS.len());
@@ -149,6 +155,38 @@ impl Protocol for Watches {
         }
         let kv: Vec<Operation<KvOp, KvRet>> = ops.iter().filter_map(kv_only).collect();
         kv::check_ops(&kv)
+    }
+
+    fn answers() -> Vec<(&'static str, &'static str)> {
+        let watches = [
+            ("watch", "listened"),
+            // A watch that lost its connection resumes after what it delivered.
+            ("watch", "cursor_expired"),
+            ("watch_from", "listened"),
+            ("watch_from", "cursor_expired"),
+        ];
+        [kv::ANSWERS, &watches].concat()
+    }
+
+    fn answered(op: &WatchOp, ret: &WatchRet) -> Vec<(&'static str, String)> {
+        let answer = match (op, ret) {
+            (WatchOp::Kv(op), WatchRet::Kv(ret)) => kv::answered(op, ret),
+            (WatchOp::Watch(w), WatchRet::Watched(watched)) => {
+                let name = if w.from.is_some() {
+                    "watch_from"
+                } else {
+                    "watch"
+                };
+                let end = match &watched.end {
+                    End::Listened => "listened",
+                    End::CursorExpired => "cursor_expired",
+                    End::Failed(_) => "failed",
+                };
+                Some((name, end.to_string()))
+            }
+            _ => Some(("mismatched", "answer".to_string())),
+        };
+        answer.into_iter().collect()
     }
 
     /// A watch history has writers too.
