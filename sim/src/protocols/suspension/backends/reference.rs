@@ -55,16 +55,23 @@ pub enum Bug {
     ExpiryNotIdempotent,
     /// A retired key's token is refused at `expires_at` itself.
     GraceOffByOne,
+    /// Rotating the current kid in with another secret replaces the secret (a no-op answer)
+    /// instead of refusing with `rotation_conflict`: tokens already minted stop validating.
+    RotationOverwrite,
+    /// A rotation's grace is not checked against 2^53 - 1: it is taken as sent.
+    GraceUnchecked,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 6] = [
+    pub const ALL: [Bug; 8] = [
         Bug::FenceSkipped,
         Bug::EpochNotBumped,
         Bug::SignalBeforeHmac,
         Bug::DedupAfterEffect,
         Bug::ExpiryNotIdempotent,
         Bug::GraceOffByOne,
+        Bug::RotationOverwrite,
+        Bug::GraceUnchecked,
     ];
 
     /// The backend's name on the command line, and its bug in one line.
@@ -93,6 +100,14 @@ impl Bug {
             Bug::GraceOffByOne => (
                 "suspension/mutant-grace-off-by-one",
                 "a retired HMAC key stops validating one millisecond early (at expires_at)",
+            ),
+            Bug::RotationOverwrite => (
+                "suspension/mutant-rotation-overwrite",
+                "rotating the current kid with another secret replaces it instead of refusing",
+            ),
+            Bug::GraceUnchecked => (
+                "suspension/mutant-grace-unchecked",
+                "a rotation's grace is taken as sent, past 2^53 - 1 too",
             ),
         }
     }
@@ -390,6 +405,37 @@ impl Server {
                 if retired_now && ret.is_ok() {
                     after = before.clone();
                     ret = SuspRet::Err("token_expired".into(), vec![]);
+                }
+            }
+            (
+                Some(Bug::RotationOverwrite),
+                SuspOp::Rotate {
+                    eid, kid, secret, ..
+                },
+            ) if matches!(&ret, SuspRet::Err(code, _) if code == "rotation_conflict") => {
+                if let Some(p) = after.parts.get_mut(eid) {
+                    p.keys.secrets.insert(kid.clone(), secret.clone());
+                }
+                ret = SuspRet::Ok(vec!["noop".into(), kid.clone()]);
+            }
+            (
+                Some(Bug::GraceUnchecked),
+                SuspOp::Rotate {
+                    eid, grace, now, ..
+                },
+            ) if matches!(&ret, SuspRet::Err(code, _) if code == "invalid_grace_ms") => {
+                // The rotation as if its grace passed the check, then that grace kept.
+                let mut lax = op.clone();
+                if let SuspOp::Rotate { grace: g, .. } = &mut lax {
+                    *g = 0;
+                }
+                (after, ret) = self.model.apply(&prior, &lax, Some(&mint));
+                let retired = match &ret {
+                    SuspRet::Ok(f) => f.get(1).filter(|k| !k.is_empty()).cloned(),
+                    _ => None,
+                };
+                if let (Some(p), Some(retired)) = (after.parts.get_mut(eid), retired) {
+                    p.keys.expires.insert(retired, now.saturating_add(*grace));
                 }
             }
             _ => {}

@@ -64,12 +64,12 @@ impl Bucket {
                 value,
                 expected,
             } => {
-                check(last(key), *expected)?;
+                check(last(key), *expected, bug)?;
                 Write::Put(value.clone())
             }
             KvOp::Delete { .. } => Write::Delete,
             KvOp::DeleteWithVersion { key, expected } => {
-                check(last(key), *expected)?;
+                check(last(key), *expected, bug)?;
                 Write::Put(String::new())
             }
             KvOp::Purge { .. } => Write::Purge,
@@ -142,11 +142,15 @@ impl Bucket {
     }
 }
 
-/// A compare-and-swap holds only on the key's last revision, markers included; an absent
-/// key has none.
-fn check(last: Option<&Last>, expected: Rev) -> Result<(), KvError> {
-    match last {
-        Some(l) if l.rev == expected => Ok(()),
+/// A compare-and-swap holds only on the key's last revision, markers included. A key with
+/// no message has revision 0, as NATS reads `Nats-Expected-Last-Subject-Sequence: 0` ("the
+/// subject has no message yet"; `kv.create` is `update(k, v, 0)`).
+fn check(last: Option<&Last>, expected: Rev, bug: Option<Bug>) -> Result<(), KvError> {
+    match (last, bug) {
+        (_, Some(Bug::ZeroSkipsCheck)) if expected == 0 => Ok(()),
+        (Some(l), Some(Bug::AtLeastRevision)) if expected >= l.rev => Ok(()),
+        (Some(l), _) if l.rev == expected => Ok(()),
+        (None, _) if expected == 0 => Ok(()),
         _ => Err(KvError::RevisionMismatch),
     }
 }

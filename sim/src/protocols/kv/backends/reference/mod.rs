@@ -66,6 +66,11 @@ pub enum Bug {
     CreateOverTombstone,
     /// The primary has no dedup table: a retried write is applied again.
     DoubleApply,
+    /// A compare that expects revision 0 writes without checking, as if 0 meant "no check"
+    /// (nats-server #5644: 0 means "the key has no message").
+    ZeroSkipsCheck,
+    /// A compare holds when the expected revision is at least the key's last, `>=` for `==`.
+    AtLeastRevision,
     /// A watch that reconnects loses the first update it gets on the new connection.
     DropOnReconnect,
     /// A watch resumes at its cursor instead of after it: the cursor's write comes twice.
@@ -83,12 +88,14 @@ pub enum Bug {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 11] = [
+    pub const ALL: [Bug; 13] = [
         Bug::StaleRead,
         Bug::LostWrite,
         Bug::RevisionReset,
         Bug::CreateOverTombstone,
         Bug::DoubleApply,
+        Bug::ZeroSkipsCheck,
+        Bug::AtLeastRevision,
         Bug::DropOnReconnect,
         Bug::ResumeAtCursor,
         Bug::SkipCompacted,
@@ -119,6 +126,14 @@ impl Bug {
             Bug::DoubleApply => (
                 "kv/mutant-double-apply",
                 "no dedup: a retried timed-out write is applied twice",
+            ),
+            Bug::ZeroSkipsCheck => (
+                "kv/mutant-zero-skips-check",
+                "a compare expecting revision 0 writes without checking",
+            ),
+            Bug::AtLeastRevision => (
+                "kv/mutant-at-least-revision",
+                "a compare holds for any expected revision at or past the key's last",
             ),
             Bug::DropOnReconnect => (
                 "kv/mutant-watch-drop-on-reconnect",

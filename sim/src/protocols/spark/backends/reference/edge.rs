@@ -229,13 +229,24 @@ impl Edge {
         let entries = self.fetch(origin, keys).await.ok_or(SparkError::Internal)?;
         let now = self.node.clock.now();
         for m in &entries {
-            let deadline = m.left.map(|left| now + Duration::from_nanos(left));
+            let deadline = match self.bug {
+                Some(Bug::PullForever) => None,
+                _ => m.left.map(|left| now + Duration::from_nanos(left)),
+            };
             let item = Item {
                 value: m.value.clone(),
                 deadline,
                 ttl: m.ttl,
             };
-            run.items.insert(m.key.clone(), item);
+            let key = match self.bug {
+                // Each entry lands under the next key the pull named.
+                Some(Bug::PullKeyShift) => {
+                    let i = keys.iter().position(|k| *k == m.key).unwrap_or(0);
+                    keys[(i + 1) % keys.len()].clone()
+                }
+                _ => m.key.clone(),
+            };
+            run.items.insert(key, item);
         }
         run.changed |= !entries.is_empty();
         Ok(entries.len() as u32)

@@ -46,15 +46,21 @@ pub enum Bug {
     SecondPull,
     /// Writes are answered before the store is synced; the disk syncs once a second.
     LostWrite,
+    /// A pull stores what it copies without its deadline: migrated entries never expire.
+    PullForever,
+    /// A pull stores each copied entry under the next key it named (an off-by-one zip).
+    PullKeyShift,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 5] = [
+    pub const ALL: [Bug; 7] = [
         Bug::ExpiryOffByOne,
         Bug::TtlOriginal,
         Bug::WriteLimitNotReset,
         Bug::SecondPull,
         Bug::LostWrite,
+        Bug::PullForever,
+        Bug::PullKeyShift,
     ];
 
     /// The backend's name on the command line, and its bug in one line.
@@ -79,6 +85,14 @@ impl Bug {
             Bug::LostWrite => (
                 "spark/mutant-lost-write",
                 "writes acknowledged before the store is synced; the disk syncs once a second",
+            ),
+            Bug::PullForever => (
+                "spark/mutant-pull-forever",
+                "a pull drops the deadlines of what it copies: migrated entries never expire",
+            ),
+            Bug::PullKeyShift => (
+                "spark/mutant-pull-key-shift",
+                "a pull stores each copied entry under the next key it named",
             ),
         }
     }

@@ -47,15 +47,22 @@ pub enum Bug {
     OffsetReuse,
     /// Closure is kept in memory only: a restarted server reopens every stream.
     ClosureLost,
+    /// A producer's sequence gap is appended instead of answered 409 (a lost append goes
+    /// unnoticed).
+    GapAccepted,
+    /// A new producer epoch is taken at any sequence number, not only from 0.
+    EpochAnySeq,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 5] = [
+    pub const ALL: [Bug; 7] = [
         Bug::DuplicateAppend,
         Bug::StaleEpoch,
         Bug::SeqAsNumber,
         Bug::OffsetReuse,
         Bug::ClosureLost,
+        Bug::GapAccepted,
+        Bug::EpochAnySeq,
     ];
 
     /// The backend's name on the command line, and its bug in one line.
@@ -80,6 +87,14 @@ impl Bug {
             Bug::ClosureLost => (
                 "stream/mutant-closure-lost",
                 "closure kept in memory only: lost on restart",
+            ),
+            Bug::GapAccepted => (
+                "stream/mutant-gap-accepted",
+                "a producer's sequence gap is appended instead of answered 409",
+            ),
+            Bug::EpochAnySeq => (
+                "stream/mutant-epoch-any-seq",
+                "a new producer epoch is accepted at any sequence number, not only 0",
             ),
         }
     }

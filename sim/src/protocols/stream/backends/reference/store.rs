@@ -202,12 +202,12 @@ fn append(
                     closed: false,
                 };
             }
-            if p.epoch != epoch && p.seq != 0 {
+            if p.epoch != epoch && p.seq != 0 && bug != Some(Bug::EpochAnySeq) {
                 return R::Err(E::BadRequest {
                     kind: "bad-request".into(),
                 });
             }
-            if p.epoch == epoch && p.seq > last + 1 {
+            if p.epoch == epoch && p.seq > last + 1 && bug != Some(Bug::GapAccepted) {
                 return R::Err(E::Gap {
                     expected: last + 1,
                     received: p.seq,
