@@ -469,20 +469,21 @@ impl Model for SparkModel {
 
 impl SparkModel {
     /// Whether `e`, read of `key` where the model knows nothing, can be a value set for the
-    /// key somewhere, with the expiry it was set with (pulls copy both).
-    fn provenance(&self, key: &str, e: &Entry) -> Option<()> {
+    /// key somewhere, with the expiry it was set with (pulls copy both): `None` if not, else
+    /// the TTL it was set with, if the model knows the values set.
+    fn provenance(&self, key: &str, e: &Entry) -> Option<Option<i32>> {
         let Some(written) = &self.written else {
-            return Some(());
+            return Some(None);
         };
         let (_, ttl) = written.get(key)?.iter().find(|(v, _)| *v == e.value)?;
         let (lo, hi) = self.params.reads_as(0);
         // Unless rounding can make a live entry read 0, 0 means no expiry.
         let forever = e.ttl == 0 && lo > hi;
         match (*ttl, e.ttl) {
-            (0, 0) => Some(()),
+            (0, 0) => Some(Some(0)),
             (0, _) => None,
             _ if forever => None,
-            _ => Some(()),
+            (ttl, _) => Some(Some(ttl)),
         }
     }
 
@@ -559,12 +560,14 @@ impl SparkModel {
             (None, None) | (Some(Slot::Unknown), None) => Some(()),
             (None, Some(_)) => None,
             (Some(slot @ Slot::Unknown), Some(e)) => {
-                self.provenance(key, e)?;
+                let set = self.provenance(key, e)?;
                 let (dlo, dhi) = p.reads_as(e.ttl);
-                let pinned = match e.ttl {
+                let pinned = match (e.ttl, set) {
+                    // Set to expire: a 0 is its last second.
+                    (0, Some(ttl)) if ttl > 0 => Some(Some((w.from + dlo, w.to + dhi))),
                     // Unless rounding can make a live entry read 0, 0 means no expiry.
-                    0 if dlo <= dhi => None,
-                    0 => Some(None),
+                    (0, _) if dlo <= dhi && set.is_none() => None,
+                    (0, _) => Some(None),
                     _ => Some(Some((w.from + dlo, w.to + dhi))),
                 };
                 if let Some(deadline) = pinned {

@@ -13,7 +13,9 @@
 //!   array is flattened one level into messages.
 //! - an idempotent producer's append (`Producer-Id`/`-Epoch`/`-Seq`): content type; a stale
 //!   epoch is 403 with the current one; on a closed stream only the tuple that closed it
-//!   answers 204, any other 409 `stream-closed`; the same epoch with `seq <= last` is a 204
+//!   answers 204, any other 409 `stream-closed`, but a retry of an append made before the
+//!   close may answer either (the spec's closed-stream rule says 409, its validation logic
+//!   a 204 duplicate); the same epoch with `seq <= last` is a 204
 //!   duplicate echoing the producer's state; a new epoch must start at 0 (else 400); a gap
 //!   is 409 with the expected and received sequence; a new producer must start at 0.
 //! - `close`: close-only, idempotent. `read`: catch-up from the start or an offset, or
@@ -461,10 +463,16 @@ impl Stream {
                 return Some(answers(ret, &R::Err(E::Fenced { current: epoch })));
             }
             if self.closed {
-                if self.closer.as_ref() != Some(p) {
-                    return Some(self.closed_to(high, ret));
+                if self.closer.as_ref() == Some(p) {
+                    return Some(duplicate(self, high, ret, (p.epoch, p.seq), true));
                 }
-                return Some(duplicate(self, high, ret, (p.epoch, p.seq), true));
+                // A retry of an append made before the close: the spec's closed-stream rule
+                // (5.2) says 409, its validation logic a 204 duplicate; both are right.
+                let retry = state.filter(|&(epoch, last)| p.epoch == epoch && p.seq <= last);
+                if let (Some(echo), Some(R::Duplicate { .. })) = (retry, ret) {
+                    return Some(duplicate(self, high, ret, echo, true));
+                }
+                return Some(self.closed_to(high, ret));
             }
             let want = match state {
                 Some((epoch, last)) if p.epoch == epoch && p.seq <= last => {

@@ -206,10 +206,11 @@ fn every_operation_through_the_client() {
         r#"create b "3" -> @13"#,
         r#"purge zz -> purged"#,
         r#"update zz "v" @14 -> @15"#,
-        r#"update nope "v" @0 -> revision-mismatch"#,
+        // 0 expects "no message yet", as NATS reads it: so it holds once, on a new key.
+        r#"update nope "v" @0 -> @16"#,
         r#"delete nope @0 -> revision-mismatch"#,
         r#"delete nope -> deleted true"#,
-        r#"put d "1" -> @17"#,
+        r#"put d "1" -> @18"#,
     ];
     assert_eq!(sequential(Reference::default(), ops), expected);
 }
@@ -428,6 +429,8 @@ fn names() {
             "kv/mutant-revision-reset",
             "kv/mutant-create-over-tombstone",
             "kv/mutant-double-apply",
+            "kv/mutant-zero-skips-check",
+            "kv/mutant-at-least-revision",
             "kv/mutant-watch-drop-on-reconnect",
             "kv/mutant-watch-resume-at-cursor",
             "kv/mutant-watch-skip-compacted",
