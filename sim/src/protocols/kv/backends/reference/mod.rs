@@ -181,13 +181,6 @@ pub struct Reference {
     pub retention: Retention,
 }
 
-impl Reference {
-    /// The backend's name on the command line.
-    pub fn name(&self) -> &'static str {
-        self.bug.map_or("kv/reference", Bug::backend)
-    }
-}
-
 impl From<Bug> for Reference {
     fn from(bug: Bug) -> Reference {
         Reference {

@@ -411,13 +411,13 @@ fn the_same_seed_gives_the_same_run() {
 #[test]
 fn names() {
     let all = [None].into_iter().chain(super::Bug::ALL.map(Some));
-    let names: Vec<&str> = all
+    let names: Vec<String> = all
         .map(|bug| {
-            super::Reference {
+            let reference = super::Reference {
                 bug,
                 ..Default::default()
-            }
-            .name()
+            };
+            reference.backend().name().to_string()
         })
         .collect();
     assert_eq!(
