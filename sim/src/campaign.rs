@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::backend::Backend;
 use crate::protocols::Registry;
-use crate::report::{Outcome, Tally};
+use crate::report::{Outcome, Run, Tally};
 use crate::scenario::{self, Scenario};
 use crate::sweep::{self, Sweep};
 use crate::{live, regressions};
@@ -77,6 +77,8 @@ pub trait Sink {
     fn print(&mut self, text: &str);
     /// One more run is done.
     fn tick(&mut self, failed: bool);
+    /// Run `run` of `scenario` is done, whatever its verdict; nothing by default.
+    fn ran(&mut self, _scenario: &Scenario, _run: &Run) {}
     /// The campaign is over.
     fn finish(&mut self);
 }
@@ -109,6 +111,7 @@ pub fn run(
                 progress.print(&run.report(&s.path));
             }
             progress.tick(failed);
+            progress.ran(s, run);
             tally.add(&s.path, run);
         });
     }

@@ -9,12 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::backend::Backend;
-use crate::campaign::{Seeds, Sink};
+use crate::campaign::{self, Seeds, Sink};
 use crate::protocol::Protocol;
 use crate::protocols::{self, Visit};
-use crate::report::{Outcome, Tally};
+use crate::report::{Run, Tally};
 use crate::scenario::Scenario;
-use crate::sweep::{self, Sweep};
+use crate::sweep::Sweep;
 
 /// Answers no shipped scenario reaches on the reference backends, as `(protocol,
 /// operation, answer, why)`.
@@ -100,8 +100,8 @@ impl Coverage {
         }
     }
 
-    /// Run `seeds` of every scenario on its backend, counting what the runs reach;
-    /// `progress` hears of each run.
+    /// Run `seeds` of every scenario on its backend ([`campaign::run`]), counting what the
+    /// runs reach; `progress` hears of each run.
     pub fn measure(
         &mut self,
         scenarios: &[(Scenario, Backend)],
@@ -109,26 +109,15 @@ impl Coverage {
         sweep: &Sweep,
         progress: &mut (dyn Sink + Send),
     ) {
-        for (s, backend) in scenarios {
+        for (s, _) in scenarios {
             self.expect(&s.protocol);
-            if sweep::applicable(s, backend).is_err() {
-                continue;
-            }
-            let reached = self.reached.entry(s.protocol.clone()).or_default();
-            let tally = &mut self.tally;
-            sweep.run(s, backend, &seeds.of(s), |run| {
-                let failed = run.verdict != Outcome::Ok;
-                if failed {
-                    progress.print(&run.report(&s.path));
-                }
-                progress.tick(failed);
-                tally.add(&s.path, run);
-                for (class, n) in &run.answers {
-                    *reached.entry(class.clone()).or_default() += n;
-                }
-            });
         }
-        progress.finish();
+        let mut counting = Counting {
+            reached: &mut self.reached,
+            progress,
+        };
+        let tally = campaign::run(scenarios, seeds, sweep, false, &mut counting);
+        self.tally.extend(tally);
     }
 
     /// The answers never reached that [`UNREACHABLE`] does not excuse, as `(protocol,
@@ -178,6 +167,33 @@ impl Coverage {
             }
         }
         out
+    }
+}
+
+/// A campaign's sink that counts each run's answers on the way.
+struct Counting<'a> {
+    reached: &'a mut BTreeMap<String, BTreeMap<(String, String), u64>>,
+    progress: &'a mut (dyn Sink + Send),
+}
+
+impl Sink for Counting<'_> {
+    fn print(&mut self, text: &str) {
+        self.progress.print(text);
+    }
+
+    fn tick(&mut self, failed: bool) {
+        self.progress.tick(failed);
+    }
+
+    fn ran(&mut self, scenario: &Scenario, run: &Run) {
+        let reached = self.reached.entry(scenario.protocol.clone()).or_default();
+        for (class, n) in &run.answers {
+            *reached.entry(class.clone()).or_default() += n;
+        }
+    }
+
+    fn finish(&mut self) {
+        self.progress.finish();
     }
 }
 

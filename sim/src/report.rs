@@ -186,6 +186,14 @@ impl Tally {
         }
     }
 
+    /// Add `other`'s runs to these.
+    pub fn extend(&mut self, other: Tally) {
+        self.ok += other.ok;
+        self.violations += other.violations;
+        self.errors += other.errors;
+        self.failed.extend(other.failed);
+    }
+
     pub fn runs(&self) -> u64 {
         self.ok + self.violations + self.errors
     }
