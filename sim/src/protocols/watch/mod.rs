@@ -11,6 +11,13 @@
 //!   last revision the client's watches delivered, as a watcher that persists its cursor
 //!   does; with no cursor (it never watched, or its cursor expired) a state sync instead.
 //!
+//! - `watch_from_past`, `watch_from_ahead`: a scope of any shape, from a cursor the client
+//!   did not get from a watch: a revision between the first and the latest it has seen
+//!   (before, at or past what retention keeps), or one to four past the latest (writes up
+//!   to the cursor must not come, later ones must);
+//! - `watch_no_prefixes`: a watch of an empty prefix list, which delivers nothing
+//!   (slipstream returns at once; never an unfiltered watch).
+//!
 //! A watch listens for between half and three quarters of the scenario's `timeout`, so it
 //! answers before the harness stops waiting for it.
 
@@ -40,6 +47,9 @@ pub const WATCHES: &[&str] = &[
     "watch_prefix_from",
     "watch_prefixes",
     "watch_prefixes_from",
+    "watch_from_past",
+    "watch_from_ahead",
+    "watch_no_prefixes",
 ];
 
 /// The key groups, each a prefix.
@@ -48,9 +58,9 @@ const GROUPS: [&str; 3] = ["a.", "b.", "c."];
 /// The KV watch protocol.
 pub struct Watches;
 
-/// A KV operation, or a watch that may resume from the client's cursor. In a scenario file
-/// a KV operation's table (`op = "put"`, ...) or a watch's (`scope = "all"`, `resume`,
-/// `listen_ms`).
+/// A KV operation, or a watch that may resume from the client's cursor or from one it
+/// aims at. In a scenario file a KV operation's table (`op = "put"`, ...) or a watch's
+/// (`scope = "all"`, `resume`, `listen_ms`, optionally `aim`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Intent {
@@ -59,7 +69,20 @@ pub enum Intent {
         scope: Scope,
         resume: bool,
         listen_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        aim: Option<Aim>,
     },
+}
+
+/// A cursor a watch resumes from that no watch gave the client, relative to the latest
+/// revision it has seen (its memory holds no absolute revision at draw time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aim {
+    /// This percentage of the latest revision seen, at least 1.
+    Past(u64),
+    /// This many revisions past the latest seen.
+    Ahead(u64),
 }
 
 /// What a client remembers: the KV workload's revisions, and its watches' cursor.
@@ -94,14 +117,25 @@ impl Protocol for Watches {
         if let Some(op) = kv::named(name, key, value, &prefixes, rng) {
             return Intent::Kv(op);
         }
+        const SHAPES: [&str; 3] = ["watch_all", "watch_prefix", "watch_prefixes"];
+        let (shape, aim) = match name {
+            "watch_from_past" => (SHAPES[rng.random_range(0..3)], Some(Aim::Past(0))),
+            "watch_from_ahead" => (SHAPES[rng.random_range(0..3)], Some(Aim::Ahead(0))),
+            name => (name.trim_end_matches("_from"), None),
+        };
+        let aim = aim.map(|aim| match aim {
+            Aim::Past(_) => Aim::Past(rng.random_range(0..=100)),
+            Aim::Ahead(_) => Aim::Ahead(rng.random_range(1..=4)),
+        });
         let group = rng.random_range(0..GROUPS.len());
-        let scope = match name.trim_end_matches("_from") {
+        let scope = match shape {
             "watch_all" => Scope::All,
             "watch_prefix" => Scope::Prefix(GROUPS[group].into()),
             "watch_prefixes" => {
                 let others = GROUPS.iter().enumerate().filter(|&(g, _)| g != group);
                 Scope::Prefixes(others.map(|(_, p)| p.to_string()).collect())
             }
+            "watch_no_prefixes" => Scope::Prefixes(Vec::new()),
             other => unreachable!("scenario validation admits no watch operation {other:?}"),
         };
         let timeout = scenario.timeout.as_millis() as u64;
@@ -109,6 +143,7 @@ impl Protocol for Watches {
             scope,
             resume: name.ends_with("_from"),
             listen_ms: rng.random_range(timeout / 2..=timeout * 3 / 4),
+            aim,
         }
     }
 
@@ -119,11 +154,20 @@ impl Protocol for Watches {
                 scope,
                 resume,
                 listen_ms,
-            } => WatchOp::Watch(Watch {
-                scope: scope.clone(),
-                from: memory.cursor.filter(|_| *resume),
-                listen_ms: *listen_ms,
-            }),
+                aim,
+            } => {
+                let latest = memory.revs.values().copied().chain(memory.cursor).max();
+                let from = match aim {
+                    None => memory.cursor.filter(|_| *resume),
+                    Some(Aim::Past(pct)) => latest.map(|l| (l * pct / 100).max(1)),
+                    Some(Aim::Ahead(n)) => Some(latest.unwrap_or(0) + n),
+                };
+                WatchOp::Watch(Watch {
+                    scope: scope.clone(),
+                    from,
+                    listen_ms: *listen_ms,
+                })
+            }
         }
     }
 
@@ -193,6 +237,10 @@ impl Protocol for Watches {
     fn operations() -> Vec<&'static str> {
         [kv::OPERATIONS, WATCHES].concat()
     }
+
+    fn sent(ret: &WatchRet) -> bool {
+        !matches!(ret, WatchRet::Kv(r) if !Kv::sent(r))
+    }
 }
 
 /// The window of `server-1`'s clock (the host that stamps writes) over each operation; one
@@ -247,8 +295,14 @@ impl fmt::Display for Intent {
                 scope,
                 resume,
                 listen_ms,
+                aim,
             } => {
-                let from = if *resume { " from cursor" } else { "" };
+                let from = match aim {
+                    None if *resume => " from cursor".to_string(),
+                    None => String::new(),
+                    Some(Aim::Past(pct)) => format!(" from {pct}% of the latest seen"),
+                    Some(Aim::Ahead(n)) => format!(" from {n} past the latest seen"),
+                };
                 write!(f, "watch {scope}{from} for {listen_ms}ms")
             }
         }

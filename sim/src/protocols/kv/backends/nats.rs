@@ -440,6 +440,10 @@ impl KvWatcher for Client {
         from: Option<Rev>,
         tx: UnboundedSender<Update>,
     ) -> Result<(), KvError> {
+        if *scope == Scope::Prefixes(Vec::new()) {
+            // As slipstream: an empty filter list would make an unfiltered consumer.
+            return Ok(());
+        }
         let bucket = self.bucket.clone();
         let conn = self.kv().await?;
         let kv = &conn.kv;

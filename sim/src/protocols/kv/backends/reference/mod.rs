@@ -85,10 +85,16 @@ pub enum Bug {
     /// A watch trusts its stream: it delivers what comes, unchecked for a lost, repeated or
     /// late message.
     TrustStream,
+    /// A resume from a cursor past the last revision streams every write from the last
+    /// revision on, as if the cursor were there (etcd #20221).
+    FutureCursor,
+    /// A watch of an empty prefix list watches every key, as an unfiltered consumer does
+    /// (slipstream returns at once instead).
+    EmptyWatchesAll,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 15] = [
         Bug::StaleRead,
         Bug::LostWrite,
         Bug::RevisionReset,
@@ -102,6 +108,8 @@ impl Bug {
         Bug::RelistNoMarkers,
         Bug::IgnoreMaxAge,
         Bug::TrustStream,
+        Bug::FutureCursor,
+        Bug::EmptyWatchesAll,
     ];
 
     /// The backend's name on the command line, and its bug in one line.
@@ -158,6 +166,14 @@ impl Bug {
             Bug::TrustStream => (
                 "kv/mutant-watch-trust-stream",
                 "a watch delivers what its stream brings, unchecked for lost, repeated or late messages",
+            ),
+            Bug::FutureCursor => (
+                "kv/mutant-watch-future-cursor",
+                "a resume from past the last revision delivers writes at or before its cursor",
+            ),
+            Bug::EmptyWatchesAll => (
+                "kv/mutant-watch-empty-all",
+                "a watch of an empty prefix list delivers every key",
             ),
         }
     }

@@ -437,6 +437,8 @@ fn names() {
             "kv/mutant-watch-relist-no-markers",
             "kv/mutant-watch-ignore-max-age",
             "kv/mutant-watch-trust-stream",
+            "kv/mutant-watch-future-cursor",
+            "kv/mutant-watch-empty-all",
         ]
     );
 }
