@@ -67,6 +67,12 @@ pub trait Protocol: 'static {
     /// The operation names its workload takes in a scenario's `mix`.
     fn operations() -> Vec<&'static str>;
 
+    /// Whether `ret` is an answer the backend gave: false for one saying the request was
+    /// never sent (no connection), which `expect.answered` counts as no answer.
+    fn sent(_ret: &Self::Ret) -> bool {
+        true
+    }
+
     /// What a backend must support for `scenario` to say anything about it. By default what
     /// its faults need: crashes need durability, clock jumps a backend that reads
     /// `node.clock`.

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::backend::Backend;
-use crate::check::Verdict;
-use crate::history::History;
+use crate::check::{Verdict, Violation};
+use crate::history::{Event, History};
 use crate::interop::Format;
 use crate::plan::Plan;
 use crate::protocol::{self, Protocol};
@@ -172,7 +172,10 @@ pub(crate) fn assess<P: Protocol>(
         };
         return (run, Verdict::Ok);
     }
-    let verdict = P::check(scenario, history);
+    let verdict = match stalled::<P>(scenario, history) {
+        Some(v) => Verdict::Violation(v),
+        None => P::check(scenario, history),
+    };
     let mut run = Run::judged(seed, backend, history, verdict.clone());
     for o in history.operations() {
         for (op, answer) in o.ret.as_ref().map_or(Vec::new(), |r| P::answered(&o.op, r)) {
@@ -190,7 +193,7 @@ fn unanswered<O: Clone, R: Clone>(history: &History<O, R>) -> Option<String> {
         return None;
     }
     let first = history.events.iter().find_map(|e| match e {
-        crate::history::Event::Unknown { why, .. } => Some(why.as_str()),
+        Event::Unknown { why, .. } => Some(why.as_str()),
         _ => None,
     });
     Some(format!(
@@ -198,6 +201,38 @@ fn unanswered<O: Clone, R: Clone>(history: &History<O, R>) -> Option<String> {
         ops.len(),
         first.unwrap_or("no answer")
     ))
+}
+
+/// The first operation that never answered (or answered that its request was never sent),
+/// in a scenario that expects every one to; one the end of the run cut short (called less
+/// than `timeout` before it) is excused.
+fn stalled<P: Protocol>(
+    scenario: &Scenario,
+    history: &History<P::Op, P::Ret>,
+) -> Option<Violation> {
+    if !scenario.expect.answered {
+        return None;
+    }
+    let timeout = scenario.timeout.as_nanos() as u64;
+    let (o, why) = history.operations().into_iter().find_map(|o| {
+        if let Some(ret) = &o.ret {
+            return (!P::sent(ret)).then(|| (o.clone(), ret.to_string()));
+        }
+        let (at, why) = history.events.iter().find_map(|e| match e {
+            Event::Unknown { id, at, why, .. } if *id == o.id => Some((*at, why.clone())),
+            _ => None,
+        })?;
+        let cut = why == world::RUN_ENDED && at < history.events[o.call].at() + timeout;
+        (!cut).then_some((o, why))
+    })?;
+    Some(Violation {
+        what: format!(
+            "#{} ({}) never answered ({why}), on a network without faults (expect.answered)",
+            o.id, o.op
+        ),
+        ops: vec![o.id],
+        ..Violation::default()
+    })
 }
 
 /// Run it twice; a difference in the history makes an `error` verdict.
@@ -291,4 +326,75 @@ impl Sweep {
 struct Done {
     next: usize,
     runs: BTreeMap<usize, Run>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocols::kv::Kv;
+    use crate::protocols::Registry;
+    use squall_models::kv::{KvError, KvOp, KvRet};
+
+    fn scenario(expect: &str) -> Scenario {
+        let text = format!(
+            "name = \"t\"\nprotocol = \"kv\"\nduration = \"2s\"\ntimeout = \"1s\"\n\
+             [topology]\nservers = 1\nclients = 1\n\
+             [workload]\nkeys = 1\nops_per_client = 2\nmix = {{ get = 1 }}\n{expect}"
+        );
+        Scenario::parse("t.toml".as_ref(), &text, &Registry::shipped()).unwrap()
+    }
+
+    /// Operation 1 answers; operation 2 is called at `call` seconds and, at `end`, given
+    /// up for `why` or answered `ret`.
+    fn history(call: u64, end: u64, outcome: Result<KvRet, &str>) -> History<KvOp, KvRet> {
+        let s = 1_000_000_000;
+        let get = KvOp::Get { key: "k0".into() };
+        let invoke = |at, id| Event::Invoke {
+            at,
+            client: 0,
+            id,
+            op: get.clone(),
+        };
+        let last = match outcome {
+            Ok(ret) => Event::Return {
+                at: end * s,
+                client: 0,
+                id: 2,
+                ret,
+            },
+            Err(why) => Event::Unknown {
+                at: end * s,
+                client: 0,
+                id: 2,
+                why: why.into(),
+            },
+        };
+        let first = Event::Return {
+            at: 1,
+            client: 0,
+            id: 1,
+            ret: KvRet::Value(None),
+        };
+        History {
+            events: vec![invoke(0, 1), first, invoke(call * s, 2), last],
+        }
+    }
+
+    #[test]
+    fn an_operation_that_never_answers_is_a_violation_where_all_must() {
+        let must = scenario("[expect]\nanswered = true\n");
+        let stalled = |s: &Scenario, h| stalled::<Kv>(s, &h);
+        let v = stalled(&must, history(1, 2, Err("timed out"))).expect("a violation");
+        assert_eq!(v.ops, [2]);
+        assert!(v.what.contains("never answered (timed out)"), "{}", v.what);
+        // A request never sent is no answer either.
+        let refused = Ok(KvRet::Err(KvError::NotConnected));
+        assert!(stalled(&must, history(1, 2, refused)).is_some());
+        assert!(stalled(&must, history(1, 2, Ok(KvRet::Value(None)))).is_none());
+        // Cut short by the end of the run: excused, unless called a timeout before it.
+        assert!(stalled(&must, history(1, 1, Err(world::RUN_ENDED))).is_none());
+        assert!(stalled(&must, history(1, 3, Err(world::RUN_ENDED))).is_some());
+        // Without `expect.answered` an unknown outcome is only unknown.
+        assert!(stalled(&scenario(""), history(1, 2, Err("timed out"))).is_none());
+    }
 }

@@ -610,3 +610,14 @@ fn a_mix_key_apart_from_its_value_names_the_key_line() {
     let line = text.lines().nth(e.line - 1).unwrap();
     assert!(line.contains("cats"), "{e}: line {line:?}");
 }
+
+#[test]
+fn expect_answered_only_without_faults() {
+    let s = parse(&format!("{GOOD}[expect]\nanswered = true\n")).unwrap();
+    assert!(s.expect.answered);
+    assert!(!parse(GOOD).unwrap().expect.answered);
+    let (line, field, message) =
+        rejected("[[fault]]\nat = \"1s\"\ncrash = \"server-1\"\n[expect]\nanswered = true\n");
+    assert_eq!((line, field.as_str()), (15, "expect.answered"));
+    assert!(message.contains("faults"), "{message}");
+}

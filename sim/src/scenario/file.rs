@@ -119,11 +119,15 @@ pub(super) struct RawOdds {
 pub(super) struct RawExpect {
     #[serde(default = "yes")]
     pub(super) linearizable: bool,
+    pub(super) answered: Option<Spanned<bool>>,
 }
 
 impl Default for RawExpect {
     fn default() -> Self {
-        RawExpect { linearizable: true }
+        RawExpect {
+            linearizable: true,
+            answered: None,
+        }
     }
 }
 

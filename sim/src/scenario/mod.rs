@@ -36,6 +36,7 @@
 //!
 //! [expect]
 //! linearizable = true
+//! answered = true               # no faults: an operation that never answers is a violation
 //! ```
 //!
 //! Fault kinds (one per `[[fault]]`, each at simulated time `at`):
@@ -186,6 +187,9 @@ pub struct Workload {
 #[derive(Clone, Debug)]
 pub struct Expect {
     pub linearizable: bool,
+    /// Every operation answers within `timeout`: on a healthy network an operation that
+    /// never does is a violation (a backend that stalls), not an unknown outcome.
+    pub answered: bool,
 }
 
 /// A scenario file that cannot be used, with where and why.

@@ -58,6 +58,7 @@ impl Locator<'_> {
         let settings = self.settings(&protocol, sections, catalogue)?;
         let swarm = self.swarm(&raw)?;
         let limits = self.limits(raw.limits.as_ref())?;
+        let answered = self.answered(&raw)?;
 
         Ok(Scenario {
             path: self.path.to_path_buf(),
@@ -76,6 +77,7 @@ impl Locator<'_> {
             script,
             expect: Expect {
                 linearizable: raw.expect.linearizable,
+                answered,
             },
             settings,
             bucket,
@@ -85,6 +87,23 @@ impl Locator<'_> {
             limits,
             slack: Duration::ZERO,
         })
+    }
+
+    /// `expect.answered`: only where nothing excuses a lost answer, no fault and no swarm.
+    fn answered(&self, raw: &Raw) -> Result<bool, Error> {
+        let Some(answered) = &raw.expect.answered else {
+            return Ok(false);
+        };
+        let faulty = !raw.fault.is_empty() || raw.swarm.as_ref().is_some_and(|s| *s.get_ref());
+        if *answered.get_ref() && faulty {
+            return Err(self.error(
+                answered.span(),
+                "expect.answered",
+                "a scenario with faults or a swarm may lose answers; expect them all only \
+                 without either",
+            ));
+        }
+        Ok(*answered.get_ref())
     }
 
     /// `protocol`: one the catalogue knows; the operation names its `mix` takes.

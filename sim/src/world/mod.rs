@@ -25,6 +25,9 @@ pub use dice::{fate, Fate};
 pub use disk::Disk;
 pub use host::{Node, Software, PORT};
 
+/// Why an operation still open when the run stops is unknown: it was cut short, not lost.
+pub const RUN_ENDED: &str = "run ended";
+
 /// Run `plan` of `scenario` against `system`: the history it records, or why the run
 /// could not finish (a host's software failed, or the run would pass the simulated-time
 /// watchdog: `duration` and the scenario's `[limits] overtime`).
@@ -404,7 +407,7 @@ impl<O, R> Recorder<O, R> {
                 at,
                 client,
                 id,
-                why: "run ended".into(),
+                why: RUN_ENDED.into(),
             });
         }
     }

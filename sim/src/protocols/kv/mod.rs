@@ -125,6 +125,10 @@ impl Protocol for Kv {
     fn operations() -> Vec<&'static str> {
         OPERATIONS.to_vec()
     }
+
+    fn sent(ret: &KvRet) -> bool {
+        *ret != KvRet::Err(KvError::NotConnected)
+    }
 }
 
 /// Every answer of the KV model, by operation.

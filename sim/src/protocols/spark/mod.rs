@@ -172,6 +172,10 @@ impl Protocol for Spark {
     fn operations() -> Vec<&'static str> {
         vec!["get", "set", "delete", "list", "pull"]
     }
+
+    fn sent(ret: &SparkRet) -> bool {
+        *ret != SparkRet::NotConnected
+    }
 }
 
 /// A spark error as answer coverage names it.
