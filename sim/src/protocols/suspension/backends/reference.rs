@@ -21,9 +21,7 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use squall_models::suspension::{
-    Fence, Params, Phase, Signal, State, SuspOp, SuspRet, SuspensionModel,
-};
+use squall_models::suspension::{Fence, Params, Phase, State, SuspOp, SuspRet, SuspensionModel};
 use squall_models::{Answer, Model};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -263,30 +261,21 @@ impl Server {
 
     /// Apply a client's request, durably, and remember its answer.
     async fn request(&self, client: &str, seq: u64, op: &SuspOp) -> SuspRet {
-        let op = self.rewrite(op);
-        let before = self.state.borrow().clone();
-        let split = match &op {
-            SuspOp::Deliver(s) | SuspOp::Buffer(s) => !s.idem.is_empty(),
-            _ => false,
+        let op = match self.backend.bug {
+            Some(bug) => bug.rewrite(&self.state.borrow(), op),
+            None => op.clone(),
         };
-        if self.backend.bug == Some(Bug::DedupAfterEffect) && split {
-            let ret = self.replay(&op, How::Effect);
-            if *self.state.borrow() != before {
-                self.log(&op, How::Effect, None, &ret);
-                // Whatever arrives before the second sync sees no idempotency record.
-                sleep(WINDOW).await;
-                self.replay(&op, How::Dedup);
-                self.log(&op, How::Dedup, Some((client, seq)), &ret);
+        let ret = match self.backend.bug.filter(|b| b.splits(&op)) {
+            Some(_) => Bug::apply_split(self, client, seq, &op).await,
+            None => {
+                let before = self.state.borrow().clone();
+                let ret = self.apply(&op);
+                if *self.state.borrow() != before {
+                    self.log(&op, How::Whole, Some((client, seq)), &ret);
+                }
+                ret
             }
-            self.done
-                .borrow_mut()
-                .insert(client.into(), (seq, ret.clone()));
-            return ret;
-        }
-        let ret = self.replay(&op, How::Whole);
-        if *self.state.borrow() != before {
-            self.log(&op, How::Whole, Some((client, seq)), &ret);
-        }
+        };
         self.done
             .borrow_mut()
             .insert(client.into(), (seq, ret.clone()));
@@ -306,78 +295,117 @@ impl Server {
         self.node.disk.sync();
     }
 
-    /// The operation the server applies: the one sent, or the fence-skipped mutant's.
-    fn rewrite(&self, op: &SuspOp) -> SuspOp {
-        let current = |eid: &str| -> Option<Fence> {
-            let state = self.state.borrow();
-            let e = &state.parts.get(eid)?.exec;
-            let (attempt, attempt_id) = e.attempt.clone()?;
-            Some(Fence {
-                lease: e.lease.clone(),
-                epoch: e.epoch,
-                attempt,
-                attempt_id,
-            })
+    /// Apply a record to the state; the operation's answer.
+    fn replay(&self, op: &SuspOp, how: How) -> SuspRet {
+        match how {
+            How::Whole => self.apply(op),
+            half => Bug::replay_half(self, op, half),
+        }
+    }
+
+    /// Apply `op` to the state with the protocol's function, bug included; its answer.
+    fn apply(&self, op: &SuspOp) -> SuspRet {
+        let before = self.state.borrow().clone();
+        let (after, ret) = match self.backend.bug {
+            Some(bug) => bug.apply(&self.model, &before, op),
+            None => self.model.apply(&before, op, Some(&mint)),
         };
+        *self.state.borrow_mut() = after;
+        ret
+    }
+}
+
+/// The planted bugs' own code: what each changes in the reference's way of applying an
+/// operation. Kept apart, so that what the reference does is the code outside.
+impl Bug {
+    /// The operation the server applies: the fence-skipped mutant's takes the current
+    /// lease's fence for the one sent.
+    fn rewrite(self, state: &State, op: &SuspOp) -> SuspOp {
         let mut op = op.clone();
-        if self.backend.bug == Some(Bug::FenceSkipped) {
-            if let SuspOp::Renew { eid, fence, .. } | SuspOp::Suspend { eid, fence, .. } = &mut op {
-                if let Some(f) = current(eid) {
-                    *fence = f;
-                }
+        if self != Bug::FenceSkipped {
+            return op;
+        }
+        if let SuspOp::Renew { eid, fence, .. } | SuspOp::Suspend { eid, fence, .. } = &mut op {
+            let current = state.parts.get(eid.as_str()).and_then(|p| {
+                let e = &p.exec;
+                let (attempt, attempt_id) = e.attempt.clone()?;
+                Some(Fence {
+                    lease: e.lease.clone(),
+                    epoch: e.epoch,
+                    attempt,
+                    attempt_id,
+                })
+            });
+            if let Some(f) = current {
+                *fence = f;
             }
         }
         op
     }
 
-    /// Apply a record to the state; the operation's answer.
-    fn replay(&self, op: &SuspOp, how: How) -> SuspRet {
-        let signal = match op {
-            SuspOp::Deliver(s) | SuspOp::Buffer(s) => Some(s),
-            _ => None,
+    /// Whether the bug syncs `op`'s effect and its idempotency record apart: a signal with
+    /// an idempotency key, under `DedupAfterEffect`.
+    fn splits(self, op: &SuspOp) -> bool {
+        let idem = match op {
+            SuspOp::Deliver(s) | SuspOp::Buffer(s) => !s.idem.is_empty(),
+            _ => false,
         };
-        match (how, signal) {
-            (How::Dedup, Some(s)) => {
-                remember(&mut self.state.borrow_mut(), s);
-                SuspRet::Ok(vec![])
-            }
-            (How::Effect, Some(s)) => {
-                let known = self
-                    .state
-                    .borrow()
-                    .parts
-                    .get(&s.eid)
-                    .is_some_and(|p| p.dedup.contains_key(&(s.wp.clone(), s.idem.clone())));
-                let ret = self.apply(op);
-                if !known {
-                    if let Some(p) = self.state.borrow_mut().parts.get_mut(&s.eid) {
-                        p.dedup.remove(&(s.wp.clone(), s.idem.clone()));
-                    }
-                }
-                ret
-            }
-            _ => self.apply(op),
-        }
+        self == Bug::DedupAfterEffect && idem
     }
 
-    /// Apply `op` to the state, bug included; its answer.
-    fn apply(&self, op: &SuspOp) -> SuspRet {
-        let before = self.state.borrow().clone();
-        let mut prior = before.clone();
-        if self.backend.bug == Some(Bug::ExpiryNotIdempotent) {
-            if let SuspOp::ExpireSuspension { eid, now } = op {
-                reopen(&mut prior, eid, *now);
+    /// The dedup-after-effect mutant's request: the effect synced, then the idempotency
+    /// record; whatever arrives between the two sees no record.
+    async fn apply_split(server: &Server, client: &str, seq: u64, op: &SuspOp) -> SuspRet {
+        let before = server.state.borrow().clone();
+        let ret = Bug::replay_half(server, op, How::Effect);
+        if *server.state.borrow() != before {
+            server.log(op, How::Effect, None, &ret);
+            sleep(WINDOW).await;
+            Bug::replay_half(server, op, How::Dedup);
+            server.log(op, How::Dedup, Some((client, seq)), &ret);
+        }
+        ret
+    }
+
+    /// Half of a split signal: its effect without its idempotency record, or the record.
+    fn replay_half(server: &Server, op: &SuspOp, how: How) -> SuspRet {
+        let (SuspOp::Deliver(s) | SuspOp::Buffer(s)) = op else {
+            return server.apply(op);
+        };
+        let dedup = (s.wp.clone(), s.idem.clone());
+        let known =
+            |state: &State| (state.parts.get(&s.eid)).is_some_and(|p| p.dedup.contains_key(&dedup));
+        if how == How::Dedup {
+            if let Some(p) = server.state.borrow_mut().parts.get_mut(&s.eid) {
+                p.dedup.entry(dedup).or_insert((s.sig.clone(), s.now));
+            }
+            return SuspRet::Ok(vec![]);
+        }
+        let was = known(&server.state.borrow());
+        let ret = server.apply(op);
+        if !was {
+            if let Some(p) = server.state.borrow_mut().parts.get_mut(&s.eid) {
+                p.dedup.remove(&dedup);
             }
         }
-        let (mut after, mut ret) = self.model.apply(&prior, op, Some(&mint));
-        match (self.backend.bug, op) {
-            (Some(Bug::EpochNotBumped), SuspOp::Reclaim { eid, .. }) => {
+        ret
+    }
+
+    /// `op` applied to `before` by the protocol's function, with the bug.
+    fn apply(self, model: &SuspensionModel, before: &State, op: &SuspOp) -> (State, SuspRet) {
+        let mut prior = before.clone();
+        if let (Bug::ExpiryNotIdempotent, SuspOp::ExpireSuspension { eid, now }) = (self, op) {
+            Bug::reopen(&mut prior, eid, *now);
+        }
+        let (mut after, mut ret) = model.apply(&prior, op, Some(&mint));
+        match (self, op) {
+            (Bug::EpochNotBumped, SuspOp::Reclaim { eid, .. }) => {
                 if let (SuspRet::Ok(f), Some(p)) = (&mut ret, after.parts.get_mut(eid)) {
                     p.exec.epoch -= 1;
                     f[1] = p.exec.epoch.to_string();
                 }
             }
-            (Some(Bug::SignalBeforeHmac), SuspOp::Deliver(s) | SuspOp::Buffer(s)) => {
+            (Bug::SignalBeforeHmac, SuspOp::Deliver(s) | SuspOp::Buffer(s)) => {
                 if let SuspRet::Err(code, _) = &ret {
                     if code.contains("token") {
                         // The signal goes through with the waitpoint's own token; the
@@ -391,12 +419,12 @@ impl Server {
                             if let SuspOp::Deliver(f) | SuspOp::Buffer(f) = &mut forged {
                                 f.token = token;
                             }
-                            after = self.model.apply(&before, &forged, Some(&mint)).0;
+                            after = model.apply(before, &forged, Some(&mint)).0;
                         }
                     }
                 }
             }
-            (Some(Bug::GraceOffByOne), SuspOp::Deliver(s) | SuspOp::Buffer(s)) => {
+            (Bug::GraceOffByOne, SuspOp::Deliver(s) | SuspOp::Buffer(s)) => {
                 let kid = s.token.split(':').next().unwrap_or("");
                 let keys = before.parts.get(&s.eid).map(|p| &p.keys);
                 let retired_now = keys.is_some_and(|k| {
@@ -408,7 +436,7 @@ impl Server {
                 }
             }
             (
-                Some(Bug::RotationOverwrite),
+                Bug::RotationOverwrite,
                 SuspOp::Rotate {
                     eid, kid, secret, ..
                 },
@@ -419,7 +447,7 @@ impl Server {
                 ret = SuspRet::Ok(vec!["noop".into(), kid.clone()]);
             }
             (
-                Some(Bug::GraceUnchecked),
+                Bug::GraceUnchecked,
                 SuspOp::Rotate {
                     eid, grace, now, ..
                 },
@@ -429,7 +457,7 @@ impl Server {
                 if let SuspOp::Rotate { grace: g, .. } = &mut lax {
                     *g = 0;
                 }
-                (after, ret) = self.model.apply(&prior, &lax, Some(&mint));
+                (after, ret) = model.apply(&prior, &lax, Some(&mint));
                 let retired = match &ret {
                     SuspRet::Ok(f) => f.get(1).filter(|k| !k.is_empty()).cloned(),
                     _ => None,
@@ -440,31 +468,22 @@ impl Server {
             }
             _ => {}
         }
-        *self.state.borrow_mut() = after;
-        ret
+        (after, ret)
     }
-}
 
-/// Record signal `s`'s idempotency key, as the signal itself would have.
-fn remember(state: &mut State, s: &Signal) {
-    if let Some(p) = state.parts.get_mut(&s.eid) {
-        let key = (s.wp.clone(), s.idem.clone());
-        p.dedup.entry(key).or_insert((s.sig.clone(), s.now));
-    }
-}
-
-/// The expiry-not-idempotent mutant: a suspension whose timeout has passed counts as open
-/// again, with its execution suspended.
-fn reopen(state: &mut State, eid: &str, now: u64) {
-    let Some(p) = state.parts.get_mut(eid) else {
-        return;
-    };
-    let e = &mut p.exec;
-    let Some(s) = &mut e.susp else { return };
-    if !s.open && s.behavior.is_some() && s.timeout_at.is_some_and(|t| t <= now) {
-        s.open = true;
-        e.wp = s.wp.clone();
-        e.phase = Phase::Suspended;
+    /// The expiry-not-idempotent mutant: a suspension whose timeout has passed counts as
+    /// open again, with its execution suspended.
+    fn reopen(state: &mut State, eid: &str, now: u64) {
+        let Some(p) = state.parts.get_mut(eid) else {
+            return;
+        };
+        let e = &mut p.exec;
+        let Some(s) = &mut e.susp else { return };
+        if !s.open && s.behavior.is_some() && s.timeout_at.is_some_and(|t| t <= now) {
+            s.open = true;
+            e.wp = s.wp.clone();
+            e.phase = Phase::Suspended;
+        }
     }
 }
 

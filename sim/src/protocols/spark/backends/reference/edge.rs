@@ -25,7 +25,7 @@ const FLUSH: Duration = Duration::from_secs(1);
 pub async fn serve(node: Node, params: Params, bug: Option<Bug>) -> turmoil::Result {
     let edge = Rc::new(Edge::recover(node, params, bug)?);
     let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
-    if bug == Some(Bug::LostWrite) {
+    if bug.is_some_and(Bug::flushes) {
         spawn_local(edge.clone().flush());
     }
     loop {

@@ -53,6 +53,11 @@ pub enum Bug {
 }
 
 impl Bug {
+    /// Whether the node syncs its store on a timer rather than before it answers.
+    fn flushes(self) -> bool {
+        self == Bug::LostWrite
+    }
+
     pub const ALL: [Bug; 7] = [
         Bug::ExpiryOffByOne,
         Bug::TtlOriginal,
