@@ -16,10 +16,13 @@
 //!   seq 0 (a producer restart, fencing the old epoch); `zombie`: an append with the
 //!   previous epoch, as a fenced instance would send; `seal`: `produce` and close;
 //!   `produce_odd`: what a broken producer sends: a sequence gap, a step back, an epoch
-//!   jump, a new epoch that does not start at 0;
+//!   jump, a new epoch that does not start at 0; `produce_garbled`: producer headers that
+//!   break the rules (one or two of the three, an empty id, a number with a leading zero,
+//!   a sign or a fraction, or past 2^53 - 1), which must earn a 400 and change nothing;
 //! - `close`; `read` (catch-up from the start or from the last offset seen); `poll`
 //!   (long-poll from the last offset seen); `head`; `delete`;
-//! - `mismatch`: an append of the other content type; `empty`: an empty append;
+//! - `mismatch`: an append of the other content type (plain, or the producer's next);
+//!   `empty`: an empty append;
 //!   `append_close`: a plain append that closes the stream.
 //!
 //! A client that has not seen a stream exist creates it first. After `duration`, once the
@@ -77,6 +80,7 @@ const ANSWERS: &[(&str, &str)] = &[
     ("append_producer", "409 stream-closed"),
     ("append_producer", "404 not-found"),
     ("append_producer", "400 bad-request"),
+    ("append_garbled", "400 bad-request"),
     ("close", "closed"),
     ("close", "404 not-found"),
     ("read", "data"),
@@ -105,6 +109,7 @@ pub const OPERATIONS: &[&str] = &[
     "zombie",
     "seal",
     "produce_odd",
+    "produce_garbled",
     "close",
     "append_close",
     "read",
@@ -220,7 +225,13 @@ impl Protocol for Streams {
                 None,
                 false,
             ),
-            "mismatch" => append(!json, plain(!json), None, None, false),
+            // The other content type; with an odd pick, from the producer's next tuple.
+            "mismatch" => {
+                let (epoch, seq) = memory.producers.get(&stream).copied().unwrap_or((0, 0));
+                let id = format!("c{}", i.client);
+                let producer = (i.pick % 2 == 1).then_some(Producer { id, epoch, seq });
+                append(!json, plain(!json), None, producer, false)
+            }
             "empty" => append(json, Vec::new(), None, None, false),
             "produce" | "bump" | "zombie" | "seal" | "produce_odd" => {
                 let (epoch, seq) = memory.producers.get(&stream).copied().unwrap_or((0, 0));
@@ -240,6 +251,14 @@ impl Protocol for Streams {
                 let data = payload(json, &format!("{id}e{epoch}s{seq}"), 1 + seq as usize % 2);
                 let producer = Producer { id, epoch, seq };
                 append(json, data, None, Some(producer), i.kind == "seal")
+            }
+            "produce_garbled" => {
+                let (epoch, seq) = memory.producers.get(&stream).copied().unwrap_or((0, 0));
+                StreamOp::Garbled {
+                    stream,
+                    json,
+                    headers: garbled(&format!("c{}", i.client), epoch, seq, i.pick),
+                }
             }
             "close" => StreamOp::Close { stream },
             "read" => StreamOp::Read {
@@ -319,6 +338,7 @@ impl Protocol for Streams {
             } => "append_producer",
             StreamOp::Append { seq: Some(_), .. } => "append_seq",
             StreamOp::Append { .. } => "append",
+            StreamOp::Garbled { .. } => "append_garbled",
             StreamOp::Close { .. } => "close",
             StreamOp::Read { wait: true, .. } => "poll",
             StreamOp::Read { .. } => "read",
@@ -400,6 +420,35 @@ fn next(ret: &StreamRet) -> Option<&str> {
         | StreamRet::Err(StreamError::StreamClosed { next }) => Some(next),
         _ => None,
     }
+}
+
+/// The producer headers of a garbled append by producer `id` whose next append would be
+/// `(epoch, seq)`: row `pick % 10` of the rules it breaks.
+fn garbled(id: &str, epoch: u64, seq: u64, pick: u32) -> Vec<(String, String)> {
+    use backends::http::{PRODUCER_EPOCH, PRODUCER_ID, PRODUCER_SEQ};
+    // The largest integer the spec admits (JavaScript's Number.MAX_SAFE_INTEGER).
+    const SAFE: u64 = (1 << 53) - 1;
+    let (e, s) = (epoch.to_string(), seq.to_string());
+    let (id, e, s) = match pick % 10 {
+        0 => (Some(id.to_string()), None, None),
+        1 => (Some(id.to_string()), Some(e), None),
+        2 => (None, Some(e), Some(s)),
+        3 => (Some(id.to_string()), None, Some(s)),
+        4 => (Some(String::new()), Some(e), Some(s)),
+        5 => (Some(id.to_string()), Some(format!("0{e}")), Some(s)),
+        6 => (Some(id.to_string()), Some(e), Some(format!("+{s}"))),
+        7 => (Some(id.to_string()), Some((SAFE + 1).to_string()), Some(s)),
+        8 => (
+            Some(id.to_string()),
+            Some(e),
+            Some((SAFE + 1 + seq).to_string()),
+        ),
+        _ => (Some(id.to_string()), Some(e), Some(format!("{s}.0"))),
+    };
+    [(PRODUCER_ID, id), (PRODUCER_EPOCH, e), (PRODUCER_SEQ, s)]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_string(), value?)))
+        .collect()
 }
 
 /// The messages of an append named `id`: `id;` on a bytes stream (`;` ends a message, since

@@ -141,6 +141,20 @@ pub fn request(server: &str, op: &StreamOp) -> Request<Body> {
             };
             r.body(Body::from(body))
         }
+        StreamOp::Garbled { json, headers, .. } => {
+            let mut r = r
+                .method(Method::POST)
+                .uri(path)
+                .header("content-type", content_type(*json));
+            for (name, value) in headers {
+                r = r.header(name, value);
+            }
+            let body = match json {
+                true => r#"["garbled"]"#,
+                false => "garbled;",
+            };
+            r.body(Body::from(body))
+        }
         StreamOp::Close { .. } => r
             .method(Method::POST)
             .uri(path)
@@ -204,6 +218,12 @@ pub fn answer(
                 closed: flag(CLOSED),
                 producer: None,
             },
+        },
+        // Taken: as a plain append, which the model refuses.
+        StreamOp::Garbled { .. } => StreamRet::Appended {
+            next: next()?,
+            closed: flag(CLOSED),
+            producer: None,
         },
         StreamOp::Close { .. } => StreamRet::Closed { next: next()? },
         StreamOp::Read { .. } => {

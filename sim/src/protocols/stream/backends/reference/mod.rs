@@ -55,6 +55,14 @@ pub enum Bug {
 }
 
 impl Bug {
+    /// The seq-as-number mutant's `Stream-Seq` order: two numbers compare as numbers.
+    fn seq_after(self, new: &str, last: &str) -> Option<bool> {
+        match (self, new.parse::<u64>(), last.parse::<u64>()) {
+            (Bug::SeqAsNumber, Ok(n), Ok(l)) => Some(n > l),
+            _ => None,
+        }
+    }
+
     pub const ALL: [Bug; 7] = [
         Bug::DuplicateAppend,
         Bug::StaleEpoch,
@@ -125,7 +133,7 @@ pub fn serve(node: Node, bug: Option<Bug>) -> Software {
 
 /// What the store answers: the answer, whether the stream is JSON, and a receiver that
 /// wakes when the store next changes (for long-polls).
-type Reply = (StreamRet, bool, watch::Receiver<u64>);
+type Reply = (StreamRet, bool, watch::Receiver<()>);
 type Command = (StreamOp, oneshot::Sender<Reply>);
 
 #[derive(Clone)]
@@ -149,7 +157,7 @@ async fn keep(node: Node, bug: Option<Bug>, mut ops: mpsc::UnboundedReceiver<Com
             log.closer = None;
         }
     }
-    let (changed, _) = watch::channel(0u64);
+    let (changed, _) = watch::channel(());
     while let Some((op, reply)) = ops.recv().await {
         let now = node.clock.now().as_millis() as u64;
         let ret = store.apply(&op, now, bug);
@@ -159,7 +167,7 @@ async fn keep(node: Node, bug: Option<Bug>, mut ops: mpsc::UnboundedReceiver<Com
                 &serde_json::to_vec(&store).expect("a store serializes"),
             );
             node.disk.sync();
-            changed.send_modify(|v| *v += 1);
+            changed.send_replace(());
         }
         let _ = reply.send((ret, store.json(op.stream()), changed.subscribe()));
     }
@@ -289,8 +297,9 @@ fn messages(json: bool, body: &[u8]) -> Result<Vec<String>, &'static str> {
 /// The producer headers: all three or none.
 fn producer(headers: &HeaderMap) -> Result<Option<Producer>, &'static str> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // "a non-negative integer <= 2^53-1", in decimal without a sign or leading zeros.
     let number = |v: &str| match v.parse::<u64>() {
-        Ok(n) if v == n.to_string() => Ok(n),
+        Ok(n) if v == n.to_string() && n < 1 << 53 => Ok(n),
         _ => Err("bad-request"),
     };
     match (
