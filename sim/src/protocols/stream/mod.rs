@@ -80,6 +80,7 @@ const ANSWERS: &[(&str, &str)] = &[
     ("append_producer", "409 stream-closed"),
     ("append_producer", "404 not-found"),
     ("append_producer", "400 bad-request"),
+    ("append_producer", "409 content-type-mismatch"),
     ("append_garbled", "400 bad-request"),
     ("close", "closed"),
     ("close", "404 not-found"),
