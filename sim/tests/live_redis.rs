@@ -104,7 +104,7 @@ fn suspension_scenarios_hold() {
             }
         }
     }
-    assert_eq!(runs, 10);
+    assert_eq!(runs, 12);
     assert!(failures.is_empty(), "{failures}");
 }
 
