@@ -196,10 +196,7 @@ impl Edge {
                 HostRet::Delete
             }
             Call::Pull { origin, keys } => {
-                let limit = match self.bug {
-                    Some(Bug::SecondPull) => p.pulls + 1,
-                    _ => p.pulls,
-                };
+                let limit = self.bug.map_or(p.pulls, |b| b.pull_limit(p.pulls));
                 if run.pulls >= limit {
                     return HostRet::Pull(-SparkError::WriteLimit.code());
                 }
@@ -238,14 +235,8 @@ impl Edge {
                 deadline,
                 ttl: m.ttl,
             };
-            let key = match self.bug {
-                // Each entry lands under the next key the pull named.
-                Some(Bug::PullKeyShift) => {
-                    let i = keys.iter().position(|k| *k == m.key).unwrap_or(0);
-                    keys[(i + 1) % keys.len()].clone()
-                }
-                _ => m.key.clone(),
-            };
+            let shifted = self.bug.and_then(|b| b.pull_key(keys, &m.key));
+            let key = shifted.unwrap_or_else(|| m.key.clone());
             run.items.insert(key, item);
         }
         run.changed |= !entries.is_empty();
@@ -288,20 +279,20 @@ impl Edge {
     }
 
     fn deadline(&self, now: Duration, ttl: u32) -> Duration {
-        match self.bug {
-            Some(Bug::ExpiryOffByOne) => Duration::from_secs(now.as_secs() + ttl as u64),
-            _ => now + Duration::from_secs(ttl as u64),
-        }
+        let mutant = self.bug.and_then(|b| b.deadline(now, ttl));
+        mutant.unwrap_or(now + Duration::from_secs(ttl as u64))
     }
 
     fn live(&self, item: &Item, now: Duration) -> bool {
         let Some(deadline) = item.deadline else {
             return true;
         };
-        match (self.bug, self.params.expiry) {
-            (Some(Bug::ExpiryOffByOne), _) => now.as_secs() <= deadline.as_secs(),
-            (_, Expiry::AtDeadline) => now < deadline,
-            (_, Expiry::AfterDeadline) => now <= deadline,
+        if let Some(live) = self.bug.and_then(|b| b.live(now, deadline)) {
+            return live;
+        }
+        match self.params.expiry {
+            Expiry::AtDeadline => now < deadline,
+            Expiry::AfterDeadline => now <= deadline,
         }
     }
 
@@ -310,14 +301,11 @@ impl Edge {
         let Some(deadline) = item.deadline else {
             return 0;
         };
-        match self.bug {
-            Some(Bug::TtlOriginal) => item.ttl,
-            Some(Bug::ExpiryOffByOne) => (deadline.as_secs() - now.as_secs()) as u32,
-            _ => {
-                let left = deadline.as_nanos() as i64 - now.as_nanos() as i64;
-                self.params.round(left)
-            }
+        if let Some(left) = self.bug.and_then(|b| b.left(item.ttl, now, deadline)) {
+            return left;
         }
+        let left = deadline.as_nanos() as i64 - now.as_nanos() as i64;
+        self.params.round(left)
     }
 
     /// Bytes of keys and values the live entries other than `key` hold.

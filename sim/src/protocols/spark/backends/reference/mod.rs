@@ -23,6 +23,7 @@
 //! The same code with one planted bug, chosen by [`Bug`].
 
 use squall_models::spark::Params;
+use std::time::Duration;
 
 use crate::protocols::spark::backends::{SparkBackend, SparkClient};
 use crate::world::{Node, Software};
@@ -56,6 +57,40 @@ impl Bug {
     /// Whether the node syncs its store on a timer rather than before it answers.
     fn flushes(self) -> bool {
         self == Bug::LostWrite
+    }
+
+    /// How many pulls an invocation may make, of the `pulls` the limit allows.
+    fn pull_limit(self, pulls: u32) -> u32 {
+        match self {
+            Bug::SecondPull => pulls + 1,
+            _ => pulls,
+        }
+    }
+
+    /// The key a pulled entry of `key` lands under, if the bug moves it: the next key the
+    /// pull named (an off-by-one zip).
+    fn pull_key(self, keys: &[String], key: &str) -> Option<String> {
+        let i = keys.iter().position(|k| k == key)?;
+        (self == Bug::PullKeyShift).then(|| keys[(i + 1) % keys.len()].clone())
+    }
+
+    /// The expiry-off-by-one mutant's deadline: whole seconds.
+    fn deadline(self, now: Duration, ttl: u32) -> Option<Duration> {
+        (self == Bug::ExpiryOffByOne).then(|| Duration::from_secs(now.as_secs() + ttl as u64))
+    }
+
+    /// The expiry-off-by-one mutant's liveness: whole seconds compared with `<=`.
+    fn live(self, now: Duration, deadline: Duration) -> Option<bool> {
+        (self == Bug::ExpiryOffByOne).then_some(now.as_secs() <= deadline.as_secs())
+    }
+
+    /// The remaining TTL `get` reports under the bug: the original TTL, or whole seconds.
+    fn left(self, ttl: u32, now: Duration, deadline: Duration) -> Option<u32> {
+        match self {
+            Bug::TtlOriginal => Some(ttl),
+            Bug::ExpiryOffByOne => Some((deadline.as_secs() - now.as_secs()) as u32),
+            _ => None,
+        }
     }
 
     pub const ALL: [Bug; 7] = [
