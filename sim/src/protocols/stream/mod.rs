@@ -208,6 +208,9 @@ impl Protocol for Streams {
         let plain = |json| payload(json, &format!("c{}n{}", i.client, i.n), 1);
         let tail = memory.tails.get(&stream).cloned();
         let fresh = !memory.known.contains(&stream);
+        // The client's producer id, and the `(epoch, seq)` of its next append here.
+        let id = format!("c{}", i.client);
+        let (epoch, seq) = memory.producers.get(&stream).copied().unwrap_or((0, 0));
         match i.kind.as_str() {
             "final" => StreamOp::Read {
                 stream,
@@ -228,14 +231,11 @@ impl Protocol for Streams {
             ),
             // The other content type; with an odd pick, from the producer's next tuple.
             "mismatch" => {
-                let (epoch, seq) = memory.producers.get(&stream).copied().unwrap_or((0, 0));
-                let id = format!("c{}", i.client);
                 let producer = (i.pick % 2 == 1).then_some(Producer { id, epoch, seq });
                 append(!json, plain(!json), None, producer, false)
             }
             "empty" => append(json, Vec::new(), None, None, false),
             "produce" | "bump" | "zombie" | "seal" | "produce_odd" => {
-                let (epoch, seq) = memory.producers.get(&stream).copied().unwrap_or((0, 0));
                 let (epoch, seq) = match i.kind.as_str() {
                     "bump" => (epoch + 1, 0),
                     "zombie" if epoch > 0 => (epoch - 1, 0),
@@ -248,19 +248,15 @@ impl Protocol for Streams {
                     },
                     _ => (epoch, seq),
                 };
-                let id = format!("c{}", i.client);
                 let data = payload(json, &format!("{id}e{epoch}s{seq}"), 1 + seq as usize % 2);
                 let producer = Producer { id, epoch, seq };
                 append(json, data, None, Some(producer), i.kind == "seal")
             }
-            "produce_garbled" => {
-                let (epoch, seq) = memory.producers.get(&stream).copied().unwrap_or((0, 0));
-                StreamOp::Garbled {
-                    stream,
-                    json,
-                    headers: garbled(&format!("c{}", i.client), epoch, seq, i.pick),
-                }
-            }
+            "produce_garbled" => StreamOp::Garbled {
+                headers: garbled(&id, epoch, seq, i.pick),
+                stream,
+                json,
+            },
             "close" => StreamOp::Close { stream },
             "read" => StreamOp::Read {
                 stream,

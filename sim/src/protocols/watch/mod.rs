@@ -119,14 +119,16 @@ impl Protocol for Watches {
         }
         const SHAPES: [&str; 3] = ["watch_all", "watch_prefix", "watch_prefixes"];
         let (shape, aim) = match name {
-            "watch_from_past" => (SHAPES[rng.random_range(0..3)], Some(Aim::Past(0))),
-            "watch_from_ahead" => (SHAPES[rng.random_range(0..3)], Some(Aim::Ahead(0))),
+            "watch_from_past" => (
+                SHAPES[rng.random_range(0..3)],
+                Some(Aim::Past(rng.random_range(0..=100))),
+            ),
+            "watch_from_ahead" => (
+                SHAPES[rng.random_range(0..3)],
+                Some(Aim::Ahead(rng.random_range(1..=4))),
+            ),
             name => (name.trim_end_matches("_from"), None),
         };
-        let aim = aim.map(|aim| match aim {
-            Aim::Past(_) => Aim::Past(rng.random_range(0..=100)),
-            Aim::Ahead(_) => Aim::Ahead(rng.random_range(1..=4)),
-        });
         let group = rng.random_range(0..GROUPS.len());
         let scope = match shape {
             "watch_all" => Scope::All,
